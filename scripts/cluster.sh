@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# A throwaway PostgreSQL 15 cluster for end-to-end tests and the demo. initdb refuses to run
+# as root, so the cluster belongs to the unprivileged `postgres` user; it listens on loopback
+# only, with trust authentication, and lives under /tmp.
+#   scripts/cluster.sh start DIR PORT   -> prints the DSN
+#   scripts/cluster.sh stop DIR
+set -euo pipefail
+
+BIN=/usr/lib/postgresql/15/bin
+action=${1:?start|stop}
+dir=${2:?cluster directory}
+
+as_postgres() { runuser -u postgres -- "$@"; }
+
+case "$action" in
+start)
+    port=${3:?port}
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    chown postgres:postgres "$dir"
+    as_postgres "$BIN/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-locale >"$dir/initdb.log"
+    # pg_cron must be preloaded for the scheduling tests; its jobs run as background workers
+    # because its default (libpq over TCP) meets Debian's password-requiring pg_hba.
+    as_postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "\
+        -p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir \
+        -c shared_preload_libraries=pg_cron -c cron.database_name=postgres \
+        -c cron.use_background_workers=on -c max_worker_processes=32 \
+        -c fsync=off -c synchronous_commit=off" start >/dev/null
+    echo "host=127.0.0.1 port=$port user=postgres dbname=postgres"
+    ;;
+stop)
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_postgres "$BIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null || true
+    fi
+    rm -rf "$dir"
+    ;;
+*)
+    echo "usage: $0 start DIR PORT | stop DIR" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,172 @@
+//! `#[pg_test]`s: code that needs a backend (catalog lookups, the validator through real DDL,
+//! the network side driven from a backend's main thread).
+
+use pgrx::prelude::*;
+
+#[pg_schema]
+mod tests {
+    use crate::error::PgmigError;
+    use crate::{pg, tds};
+    use pgrx::prelude::*;
+    use pgrx::PgSqlErrorCode;
+
+    fn run(sql: &str) {
+        Spi::run(sql).unwrap();
+    }
+
+    #[pg_test(error = "invalid option \"hots\" for a pgmig server")]
+    fn validator_refuses_unknown_server_option() {
+        run("CREATE SERVER typo FOREIGN DATA WRAPPER pgmig OPTIONS (hots 'x')");
+    }
+
+    #[pg_test(error = "a pgmig server needs the option \"host\"")]
+    fn validator_refuses_server_without_host() {
+        run("CREATE SERVER nohost FOREIGN DATA WRAPPER pgmig OPTIONS (port '1433')");
+    }
+
+    #[pg_test(error = "invalid value for option \"port\": \"99999\" (an integer from 1 to 65535)")]
+    fn validator_refuses_malformed_port() {
+        run("CREATE SERVER badport FOREIGN DATA WRAPPER pgmig OPTIONS (host 'h', port '99999')");
+    }
+
+    #[pg_test(error = "a pgmig server needs the option \"host\"")]
+    fn validator_checks_alter_server_too() {
+        run("CREATE SERVER s FOREIGN DATA WRAPPER pgmig OPTIONS (host 'h', port '1433')");
+        run("ALTER SERVER s OPTIONS (DROP host)");
+    }
+
+    #[pg_test(error = "a pgmig user mapping needs the option \"user\"")]
+    fn validator_refuses_user_mapping_without_user() {
+        run("CREATE SERVER s FOREIGN DATA WRAPPER pgmig OPTIONS (host 'h')");
+        run("CREATE USER MAPPING FOR CURRENT_USER SERVER s OPTIONS (password 'hunter2')");
+    }
+
+    #[pg_test(error = "invalid option \"host\" for a pgmig foreign-data wrapper")]
+    fn validator_refuses_wrapper_options() {
+        run("ALTER FOREIGN DATA WRAPPER pgmig OPTIONS (host 'h')");
+    }
+
+    #[pg_test]
+    fn valid_server_and_mapping_resolve_to_connect_params() {
+        run(
+            "CREATE SERVER src FOREIGN DATA WRAPPER pgmig OPTIONS (host '10.0.0.5', port '14330', \
+             database 'StackOverflow2010', encrypt 'off', connect_timeout '7')",
+        );
+        run("CREATE USER MAPPING FOR CURRENT_USER SERVER src OPTIONS (user 'loader', password 'pw')");
+        let params = pg::server::connect_params("src").unwrap();
+        assert_eq!(params.address(), "10.0.0.5:14330");
+        assert_eq!(params.server.database.as_deref(), Some("StackOverflow2010"));
+        assert_eq!(params.login.user, "loader");
+        assert_eq!(params.login.password, "pw");
+        assert_eq!(params.connect_timeout, std::time::Duration::from_secs(7));
+        assert_eq!(params.application_name, "pgmig");
+    }
+
+    #[pg_test]
+    fn public_user_mapping_is_used_when_the_role_has_none() {
+        run("CREATE SERVER src FOREIGN DATA WRAPPER pgmig OPTIONS (host 'h')");
+        run("CREATE USER MAPPING FOR PUBLIC SERVER src OPTIONS (user 'shared')");
+        assert_eq!(
+            pg::server::connect_params("src").unwrap().login.user,
+            "shared"
+        );
+    }
+
+    #[pg_test]
+    fn unknown_server_and_missing_mapping_are_named() {
+        let unknown = pg::server::connect_params("nope").unwrap_err();
+        assert_eq!(
+            unknown,
+            PgmigError::UnknownServer {
+                server: "nope".into()
+            }
+        );
+        assert_eq!(unknown.sqlstate(), PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT);
+
+        run("CREATE SERVER lonely FOREIGN DATA WRAPPER pgmig OPTIONS (host 'h')");
+        match pg::server::connect_params("lonely").unwrap_err() {
+            PgmigError::NoUserMapping { server, .. } => assert_eq!(server, "lonely"),
+            other => panic!("expected NoUserMapping, got {other:?}"),
+        }
+    }
+
+    #[pg_test]
+    fn server_of_another_wrapper_is_refused() {
+        run("CREATE FOREIGN DATA WRAPPER other_fdw");
+        run("CREATE SERVER elsewhere FOREIGN DATA WRAPPER other_fdw");
+        assert_eq!(
+            pg::server::connect_params("elsewhere").unwrap_err(),
+            PgmigError::NotPgmigServer {
+                server: "elsewhere".into(),
+                wrapper: "other_fdw".into()
+            }
+        );
+    }
+
+    #[pg_test]
+    fn role_without_usage_on_the_server_is_refused() {
+        run("CREATE SERVER guarded FOREIGN DATA WRAPPER pgmig OPTIONS (host 'h')");
+        run("CREATE USER MAPPING FOR PUBLIC SERVER guarded OPTIONS (user 'u')");
+        run("CREATE ROLE pgmig_no_usage NOLOGIN");
+        run("SET ROLE pgmig_no_usage");
+        let refused = pg::server::connect_params("guarded").unwrap_err();
+        run("RESET ROLE");
+        assert_eq!(
+            refused,
+            PgmigError::NoServerUsage {
+                server: "guarded".into()
+            }
+        );
+        assert_eq!(
+            refused.sqlstate(),
+            PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
+        );
+    }
+
+    #[pg_test]
+    fn ping_of_a_closed_port_is_08001_with_the_address() {
+        // Bind and drop: the port is free and nothing listens on it, so the connect is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        run(&format!(
+            "CREATE SERVER closed FOREIGN DATA WRAPPER pgmig OPTIONS (host '127.0.0.1', port '{port}')"
+        ));
+        run("CREATE USER MAPPING FOR CURRENT_USER SERVER closed OPTIONS (user 'u', password 'hunter2')");
+        let params = pg::server::connect_params("closed").unwrap();
+        let error = tds::ping(params, &mut pg::check_interrupts).unwrap_err();
+        assert_eq!(
+            error.sqlstate(),
+            PgSqlErrorCode::ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION
+        );
+        assert_eq!(
+            error.to_string(),
+            format!("could not connect to SQL Server at 127.0.0.1:{port}")
+        );
+        assert!(!format!("{error:?}").contains("hunter2"));
+    }
+
+    #[pg_test]
+    fn ping_of_a_silent_listener_times_out_with_08001() {
+        // Accepted by the kernel's backlog, never answered: the PRELOGIN reply never comes.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        run(&format!(
+            "CREATE SERVER silent FOREIGN DATA WRAPPER pgmig \
+             OPTIONS (host '127.0.0.1', port '{port}', connect_timeout '1')"
+        ));
+        run("CREATE USER MAPPING FOR CURRENT_USER SERVER silent OPTIONS (user 'u')");
+        let params = pg::server::connect_params("silent").unwrap();
+        let error = tds::ping(params, &mut pg::check_interrupts).unwrap_err();
+        assert_eq!(
+            error,
+            PgmigError::ConnectTimeout {
+                address: format!("127.0.0.1:{port}"),
+                seconds: 1
+            }
+        );
+        drop(listener);
+    }
+}
