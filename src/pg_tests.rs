@@ -169,4 +169,128 @@ mod tests {
         );
         drop(listener);
     }
+
+    /// Binary COPY bytes for rows of (int, text), built by hand from PostgreSQL's documented
+    /// format so the test does not depend on the encoder it will later check.
+    fn binary_rows(rows: &[(i32, Option<&str>)]) -> Vec<u8> {
+        let mut out = b"PGCOPY\n\xff\r\n\0".to_vec();
+        out.extend_from_slice(&0i32.to_be_bytes());
+        out.extend_from_slice(&0i32.to_be_bytes());
+        for (id, text) in rows {
+            out.extend_from_slice(&2i16.to_be_bytes());
+            out.extend_from_slice(&4i32.to_be_bytes());
+            out.extend_from_slice(&id.to_be_bytes());
+            match text {
+                Some(text) => {
+                    out.extend_from_slice(&(text.len() as i32).to_be_bytes());
+                    out.extend_from_slice(text.as_bytes());
+                }
+                None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        out.extend_from_slice(&(-1i16).to_be_bytes());
+        out
+    }
+
+    /// Hands out its bytes a few at a time, to exercise COPY's refills across field borders.
+    struct Chunked {
+        data: Vec<u8>,
+        position: usize,
+        step: usize,
+    }
+
+    impl pg::copy::CopySource for Chunked {
+        fn read(&mut self, out: &mut [u8]) -> usize {
+            let n = self
+                .step
+                .min(out.len())
+                .min(self.data.len() - self.position);
+            out[..n].copy_from_slice(&self.data[self.position..self.position + n]);
+            self.position += n;
+            n
+        }
+    }
+
+    fn relid(name: &str) -> pg_sys::Oid {
+        Spi::get_one::<pg_sys::Oid>(&format!("SELECT '{name}'::regclass::oid"))
+            .unwrap()
+            .unwrap()
+    }
+
+    fn copy(
+        table: &str,
+        columns: &[String],
+        freeze: bool,
+        data: Vec<u8>,
+    ) -> crate::error::Result<u64> {
+        let target = pg::copy::CopyInto {
+            relid: relid(table),
+            columns,
+            freeze,
+        };
+        pg::copy::copy_from(
+            &target,
+            &mut Chunked {
+                data,
+                position: 0,
+                step: 3,
+            },
+        )
+    }
+
+    #[pg_test]
+    fn in_process_copy_loads_binary_rows_in_small_chunks() {
+        run("CREATE TABLE copied (id int PRIMARY KEY, body text, loaded_at timestamptz DEFAULT now())");
+        let data = binary_rows(&[(1, Some("één")), (2, None), (3, Some("x"))]);
+        let columns = vec!["id".to_string(), "body".to_string()];
+        assert_eq!(copy("copied", &columns, false, data).unwrap(), 3);
+        let summary = Spi::get_one::<String>(
+            "SELECT string_agg(id || ':' || coalesce(body, 'NULL'), ',' ORDER BY id) \
+             FROM copied WHERE loaded_at IS NOT NULL",
+        );
+        assert_eq!(summary.unwrap().as_deref(), Some("1:één,2:NULL,3:x"));
+    }
+
+    #[pg_test]
+    fn in_process_copy_with_freeze_into_a_table_created_in_this_transaction() {
+        run("CREATE TABLE frozen (id int, body text)");
+        assert_eq!(
+            copy("frozen", &[], true, binary_rows(&[(7, Some("a"))])).unwrap(),
+            1
+        );
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT count(*) FROM frozen").unwrap(),
+            Some(1)
+        );
+    }
+
+    #[pg_test(error = "permission denied for table guarded_copy")]
+    fn in_process_copy_checks_insert_privilege_like_copy() {
+        run("CREATE TABLE guarded_copy (id int, body text)");
+        run("CREATE ROLE pgmig_reader NOLOGIN");
+        run("GRANT SELECT ON guarded_copy TO pgmig_reader");
+        run("SET ROLE pgmig_reader");
+        let _ = copy("guarded_copy", &[], false, binary_rows(&[(1, None)]));
+    }
+
+    #[pg_test]
+    fn in_process_copy_refuses_row_level_security_like_copy() {
+        run("CREATE TABLE secured (id int, body text)");
+        run("ALTER TABLE secured ENABLE ROW LEVEL SECURITY");
+        // Superusers and owners bypass row-level security: load as an ordinary role.
+        run("CREATE ROLE pgmig_rls_writer NOLOGIN");
+        run("GRANT INSERT ON secured TO pgmig_rls_writer");
+        let relid = relid("secured");
+        run("SET ROLE pgmig_rls_writer");
+        let target = pg::copy::CopyInto { relid, columns: &[], freeze: false };
+        let mut source = Chunked { data: binary_rows(&[(1, None)]), position: 0, step: 3 };
+        let refused = pg::copy::copy_from(&target, &mut source);
+        run("RESET ROLE");
+        match refused {
+            Err(PgmigError::Unsupported { what, .. }) => {
+                assert!(what.contains("row-level security"))
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
 }

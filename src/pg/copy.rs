@@ -1,0 +1,218 @@
+//! PostgreSQL's own COPY ... FROM, fed in-process: `BeginCopyFrom` with a data-source callback,
+//! `CopyFrom`, `EndCopyFrom`, in the binary format. COPY brings constraints, defaults, triggers,
+//! partition routing, index maintenance, multi-insert batching, FREEZE and
+//! `pg_stat_progress_copy` with it.
+//!
+//! `BeginCopyFrom` does no permission checks of its own (`DoCopy` does them before it), so this
+//! module makes the same checks `COPY` makes: INSERT on the table or on every target column,
+//! no row-level security, no read-only transaction.
+
+use crate::error::{PgmigError, Result};
+use pgrx::pg_sys;
+use std::cell::Cell;
+use std::ffi::{c_int, c_void, CString};
+
+/// Where the bytes of a binary COPY stream come from. Called on the main thread only, from
+/// inside `CopyFrom`; it may block, and it must check for interrupts while it does.
+pub trait CopySource {
+    /// Fills the start of `out` with the next bytes and returns how many; 0 means the end.
+    fn read(&mut self, out: &mut [u8]) -> usize;
+}
+
+/// The options of one in-process COPY.
+pub struct CopyInto<'a> {
+    pub relid: pg_sys::Oid,
+    /// Target columns in the order the stream carries them; empty = all, in table order.
+    pub columns: &'a [String],
+    /// `COPY ... (FREEZE)`: only for a table created or truncated in this transaction.
+    pub freeze: bool,
+}
+
+thread_local! {
+    /// The source of the COPY in progress. The callback has no user-data argument, so the
+    /// source is reached through this slot, set only for the duration of `copy_from`.
+    static ACTIVE_SOURCE: Cell<Option<*mut (dyn CopySource + 'static)>> = const { Cell::new(None) };
+}
+
+/// Clears the slot however `copy_from` ends, an ERROR's unwinding included.
+struct ActiveSourceGuard;
+
+impl Drop for ActiveSourceGuard {
+    fn drop(&mut self) {
+        ACTIVE_SOURCE.with(|slot| slot.set(None));
+    }
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn read_from_active_source(
+    outbuf: *mut c_void,
+    _minread: c_int,
+    maxread: c_int,
+) -> c_int {
+    let Some(source) = ACTIVE_SOURCE.with(|slot| slot.get()) else {
+        return 0;
+    };
+    let len = usize::try_from(maxread).unwrap_or(0);
+    if len == 0 {
+        return 0;
+    }
+    // SAFETY: COPY hands us a buffer of `maxread` bytes; the source outlives the COPY
+    // (copy_from borrows it for its whole duration and clears the slot before returning).
+    let out = std::slice::from_raw_parts_mut(outbuf.cast::<u8>(), len);
+    let filled = (*source).read(out).min(len);
+    filled as c_int
+}
+
+/// Runs `COPY relation (columns) FROM <source> (FORMAT binary[, FREEZE])` in this backend and
+/// returns the number of rows COPY stored.
+pub fn copy_from(target: &CopyInto<'_>, source: &mut dyn CopySource) -> Result<u64> {
+    // SAFETY: main thread, inside a transaction; everything palloc'd lives in the current
+    // memory context for the duration of the statement.
+    unsafe {
+        let rel = pg_sys::table_open(target.relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
+        let pstate = pg_sys::make_parsestate(std::ptr::null_mut());
+        let attnums = target_attnums(target.relid, target.columns)?;
+        check_privileges(pstate, rel, &attnums)?;
+        if pg_sys::check_enable_rls(target.relid, pg_sys::InvalidOid, false)
+            == pg_sys::CheckEnableRlsResult::RLS_ENABLED as c_int
+        {
+            return Err(PgmigError::Unsupported {
+                what: "loading a table with row-level security enabled".into(),
+                hint: "COPY FROM, which pgmig uses, refuses such tables too: load into a table \
+                       without row-level security, then INSERT ... SELECT."
+                    .into(),
+            });
+        }
+        if pg_sys::XactReadOnly && !(*rel).rd_islocaltemp {
+            pg_sys::PreventCommandIfReadOnly(c"COPY FROM".as_ptr());
+        }
+
+        let mut options = std::ptr::null_mut();
+        options = pg_sys::lappend(options, def_elem(c"format", Some(c"binary")).cast());
+        if target.freeze {
+            options = pg_sys::lappend(options, def_elem(c"freeze", None).cast());
+        }
+        let mut attnamelist = std::ptr::null_mut();
+        for column in target.columns {
+            let name = pstrdup(column)?;
+            attnamelist = pg_sys::lappend(attnamelist, pg_sys::makeString(name).cast());
+        }
+
+        // Lifetime erased for the slot; the guard clears it before `source` can go away.
+        let erased: *mut (dyn CopySource + '_) = source;
+        let erased: *mut (dyn CopySource + 'static) = std::mem::transmute(erased);
+        ACTIVE_SOURCE.with(|slot| slot.set(Some(erased)));
+        let _guard = ActiveSourceGuard;
+
+        let cstate = pg_sys::BeginCopyFrom(
+            pstate,
+            rel,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            false,
+            Some(read_from_active_source),
+            attnamelist,
+            options,
+        );
+        let rows = pg_sys::CopyFrom(cstate);
+        pg_sys::EndCopyFrom(cstate);
+        // Keep the lock to the end of the transaction, as COPY does.
+        pg_sys::table_close(rel, pg_sys::NoLock as pg_sys::LOCKMODE);
+        Ok(rows)
+    }
+}
+
+/// Attribute numbers of the target columns (all non-dropped, non-generated ones when empty).
+unsafe fn target_attnums(relid: pg_sys::Oid, columns: &[String]) -> Result<Vec<i16>> {
+    let mut attnums = Vec::with_capacity(columns.len());
+    for column in columns {
+        let name = CString::new(column.as_str())
+            .map_err(|_| PgmigError::Internal(format!("column name with NUL: {column:?}")))?;
+        let attnum = pg_sys::get_attnum(relid, name.as_ptr());
+        if attnum <= 0 {
+            return Err(PgmigError::Internal(format!(
+                "target column \"{column}\" not found"
+            )));
+        }
+        attnums.push(attnum);
+    }
+    if columns.is_empty() {
+        let rel = pg_sys::RelationIdGetRelation(relid);
+        let desc = (*rel).rd_att;
+        for i in 0..(*desc).natts {
+            let attr = (*desc).attrs.as_slice((*desc).natts as usize)[i as usize];
+            if !attr.attisdropped && attr.attgenerated == 0 {
+                attnums.push(attr.attnum);
+            }
+        }
+        pg_sys::RelationClose(rel);
+    }
+    Ok(attnums)
+}
+
+/// INSERT on the table, or on each target column, exactly as COPY FROM checks it.
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+unsafe fn check_privileges(
+    pstate: *mut pg_sys::ParseState,
+    rel: pg_sys::Relation,
+    attnums: &[i16],
+) -> Result<()> {
+    let nsitem = pg_sys::addRangeTableEntryForRelation(
+        pstate,
+        rel,
+        pg_sys::RowExclusiveLock as c_int,
+        std::ptr::null_mut(),
+        false,
+        false,
+    );
+    let rte = (*nsitem).p_rte;
+    (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
+    for &attnum in attnums {
+        let member = attnum as c_int - pg_sys::FirstLowInvalidHeapAttributeNumber;
+        (*rte).insertedCols = pg_sys::bms_add_member((*rte).insertedCols, member);
+    }
+    // Raises PostgreSQL's own "permission denied for table" (42501) when it fails.
+    pg_sys::ExecCheckRTPerms((*pstate).p_rtable, true);
+    Ok(())
+}
+
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+unsafe fn check_privileges(
+    pstate: *mut pg_sys::ParseState,
+    rel: pg_sys::Relation,
+    attnums: &[i16],
+) -> Result<()> {
+    let nsitem = pg_sys::addRangeTableEntryForRelation(
+        pstate,
+        rel,
+        pg_sys::RowExclusiveLock as c_int,
+        std::ptr::null_mut(),
+        false,
+        false,
+    );
+    let perminfo = (*nsitem).p_perminfo;
+    (*perminfo).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
+    for &attnum in attnums {
+        let member = attnum as c_int - pg_sys::FirstLowInvalidHeapAttributeNumber;
+        (*perminfo).insertedCols = pg_sys::bms_add_member((*perminfo).insertedCols, member);
+    }
+    pg_sys::ExecCheckPermissions((*pstate).p_rtable, (*pstate).p_rteperminfos, true);
+    Ok(())
+}
+
+unsafe fn def_elem(
+    name: &'static std::ffi::CStr,
+    value: Option<&'static std::ffi::CStr>,
+) -> *mut pg_sys::DefElem {
+    let arg = match value {
+        Some(value) => pg_sys::makeString(pg_sys::pstrdup(value.as_ptr())).cast(),
+        None => std::ptr::null_mut(),
+    };
+    pg_sys::makeDefElem(pg_sys::pstrdup(name.as_ptr()), arg, -1)
+}
+
+unsafe fn pstrdup(text: &str) -> Result<*mut std::ffi::c_char> {
+    let text = CString::new(text)
+        .map_err(|_| PgmigError::Internal(format!("identifier with NUL: {text:?}")))?;
+    Ok(pg_sys::pstrdup(text.as_ptr()))
+}
