@@ -264,7 +264,9 @@ mod tests {
 
     #[test]
     fn server_error_detail_carries_number_and_message() {
-        let detail = PgmigError::Server(Box::new(server_error(208))).detail().unwrap();
+        let detail = PgmigError::Server(Box::new(server_error(208)))
+            .detail()
+            .unwrap();
         assert_eq!(
             detail,
             "SQL Server error 208, severity 16, state 1, line 1: Invalid object name 'dbo.Nope'."

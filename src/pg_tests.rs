@@ -282,8 +282,16 @@ mod tests {
         run("GRANT INSERT ON secured TO pgmig_rls_writer");
         let relid = relid("secured");
         run("SET ROLE pgmig_rls_writer");
-        let target = pg::copy::CopyInto { relid, columns: &[], freeze: false };
-        let mut source = Chunked { data: binary_rows(&[(1, None)]), position: 0, step: 3 };
+        let target = pg::copy::CopyInto {
+            relid,
+            columns: &[],
+            freeze: false,
+        };
+        let mut source = Chunked {
+            data: binary_rows(&[(1, None)]),
+            position: 0,
+            step: 3,
+        };
         let refused = pg::copy::copy_from(&target, &mut source);
         run("RESET ROLE");
         match refused {

@@ -101,7 +101,9 @@ impl ConnectParams {
     /// An error on an established connection.
     pub fn query_error(&self, error: tiberius::error::Error) -> PgmigError {
         match error {
-            tiberius::error::Error::Server(token) => PgmigError::Server(Box::new(self.server_error(&token))),
+            tiberius::error::Error::Server(token) => {
+                PgmigError::Server(Box::new(self.server_error(&token)))
+            }
             tiberius::error::Error::Io { message, .. } => PgmigError::ConnectionLost {
                 address: self.address(),
                 reason: self.mask(&message),
