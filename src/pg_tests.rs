@@ -301,4 +301,88 @@ mod tests {
             other => panic!("expected a refusal, got {other:?}"),
         }
     }
+
+    /// A network thread that sends `chunks` of COPY data, then `last` (if any).
+    fn streaming_task(
+        chunks: Vec<Vec<u8>>,
+        last: Option<tds::StreamMessage>,
+    ) -> tds::NetworkTask<tds::StreamMessage> {
+        tds::NetworkTask::spawn("test stream", 2, move |tx| async move {
+            for chunk in chunks {
+                tx.send(tds::StreamMessage::Data(chunk)).unwrap();
+            }
+            if let Some(last) = last {
+                tx.send(last).unwrap();
+            }
+        })
+        .unwrap()
+    }
+
+    fn copy_from_task(table: &str, task: &mut tds::NetworkTask<tds::StreamMessage>) -> u64 {
+        let target = pg::copy::CopyInto {
+            relid: relid(table),
+            columns: &[],
+            freeze: false,
+        };
+        let mut source = pg::copy::ChannelSource::new(task);
+        let rows = pg::copy::copy_from(&target, &mut source).unwrap();
+        source.finish(rows).unwrap();
+        rows
+    }
+
+    #[pg_test]
+    fn channel_source_streams_chunks_from_a_network_thread() {
+        run("CREATE TABLE streamed (id int, body text)");
+        let data = binary_rows(&(0..1000).map(|i| (i, Some("row"))).collect::<Vec<_>>());
+        let chunks = data.chunks(1000).map(<[u8]>::to_vec).collect();
+        let mut task = streaming_task(chunks, Some(tds::StreamMessage::End { rows: 1000 }));
+        assert_eq!(copy_from_task("streamed", &mut task), 1000);
+        assert_eq!(
+            Spi::get_one::<i64>("SELECT sum(id) FROM streamed").unwrap(),
+            Some(499_500)
+        );
+    }
+
+    #[pg_test(
+        error = "pgmig internal error: the network thread ended without finishing the stream"
+    )]
+    fn channel_source_refuses_a_stream_cut_at_a_row_border() {
+        run("CREATE TABLE cut (id int, body text)");
+        let data = binary_rows(&[(1, None), (2, None)]);
+        // Header and the first tuple only: valid binary COPY up to a row border, no trailer.
+        let cut_at = 19 + 2 + 4 + 4 + 4;
+        let mut task = streaming_task(vec![data[..cut_at].to_vec()], None);
+        copy_from_task("cut", &mut task);
+    }
+
+    #[pg_test(error = "connection to SQL Server at h:1433 was lost")]
+    fn channel_source_raises_the_network_error() {
+        run("CREATE TABLE failed (id int, body text)");
+        let data = binary_rows(&[(1, None)]);
+        let error = PgmigError::ConnectionLost {
+            address: "h:1433".into(),
+            reason: "reset".into(),
+        };
+        let mut task = streaming_task(
+            vec![data[..25].to_vec()],
+            Some(tds::StreamMessage::Failed(error)),
+        );
+        copy_from_task("failed", &mut task);
+    }
+
+    #[pg_test]
+    fn channel_source_checks_the_row_count() {
+        run("CREATE TABLE counted (id int, body text)");
+        let data = binary_rows(&[(1, None), (2, None)]);
+        let mut task = streaming_task(vec![data], Some(tds::StreamMessage::End { rows: 3 }));
+        let target = pg::copy::CopyInto {
+            relid: relid("counted"),
+            columns: &[],
+            freeze: false,
+        };
+        let mut source = pg::copy::ChannelSource::new(&mut task);
+        let rows = pg::copy::copy_from(&target, &mut source).unwrap();
+        assert_eq!(rows, 2);
+        assert!(source.finish(rows).is_err());
+    }
 }

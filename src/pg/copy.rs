@@ -8,6 +8,7 @@
 //! no row-level security, no read-only transaction.
 
 use crate::error::{PgmigError, Result};
+use crate::tds::{NetworkTask, StreamMessage};
 use pgrx::pg_sys;
 use std::cell::Cell;
 use std::ffi::{c_int, c_void, CString};
@@ -215,4 +216,77 @@ unsafe fn pstrdup(text: &str) -> Result<*mut std::ffi::c_char> {
     let text = CString::new(text)
         .map_err(|_| PgmigError::Internal(format!("identifier with NUL: {text:?}")))?;
     Ok(pg_sys::pstrdup(text.as_ptr()))
+}
+
+/// A COPY source fed by a network thread. Binary COPY takes an end of input at a tuple border
+/// as the end of the data, so a thread that died between two rows would silently truncate the
+/// load: the stream is complete only when the thread says `End`, and the row count COPY stored
+/// is checked against the count the thread sent.
+pub struct ChannelSource<'a> {
+    task: &'a mut NetworkTask<StreamMessage>,
+    current: Vec<u8>,
+    position: usize,
+    /// Rows the network thread says it sent, once it has said `End`.
+    rows_sent: Option<u64>,
+    bytes: u64,
+}
+
+impl<'a> ChannelSource<'a> {
+    pub fn new(task: &'a mut NetworkTask<StreamMessage>) -> ChannelSource<'a> {
+        ChannelSource {
+            task,
+            current: Vec::new(),
+            position: 0,
+            rows_sent: None,
+            bytes: 0,
+        }
+    }
+
+    /// Bytes of COPY data received so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Checks, after COPY returned, that every row sent was stored and the stream ended well.
+    pub fn finish(&self, rows_stored: u64) -> Result<()> {
+        match self.rows_sent {
+            Some(sent) if sent == rows_stored => Ok(()),
+            Some(sent) => Err(PgmigError::Internal(format!(
+                "the network thread sent {sent} rows but COPY stored {rows_stored}"
+            ))),
+            None => Err(PgmigError::Internal(
+                "COPY ended before the stream did".into(),
+            )),
+        }
+    }
+}
+
+impl CopySource for ChannelSource<'_> {
+    fn read(&mut self, out: &mut [u8]) -> usize {
+        loop {
+            if self.position < self.current.len() {
+                let n = out.len().min(self.current.len() - self.position);
+                out[..n].copy_from_slice(&self.current[self.position..self.position + n]);
+                self.position += n;
+                return n;
+            }
+            if self.rows_sent.is_some() {
+                return 0;
+            }
+            match self.task.recv(&mut super::check_interrupts) {
+                Some(StreamMessage::Data(chunk)) => {
+                    self.bytes += chunk.len() as u64;
+                    self.current = chunk;
+                    self.position = 0;
+                }
+                Some(StreamMessage::End { rows }) => self.rows_sent = Some(rows),
+                // Raised from inside COPY: the statement fails, nothing of it stays.
+                Some(StreamMessage::Failed(error)) => error.report(),
+                None => PgmigError::Internal(
+                    "the network thread ended without finishing the stream".into(),
+                )
+                .report(),
+            }
+        }
+    }
 }
