@@ -1,5 +1,12 @@
 //! pgmig's pure logic. This crate never imports pgrx: everything here is tested with plain
 //! `#[test]`s, without PostgreSQL.
 
+pub mod copy_binary;
+pub mod ident;
 pub mod mask;
+pub mod numeric;
 pub mod options;
+pub mod sqlgen;
+pub mod temporal;
+pub mod text;
+pub mod typemap;

@@ -16,7 +16,11 @@ pub enum SqlType {
     Int,
     BigInt,
     /// `decimal(p,s)`; `numeric` is the same type under another name (kept for the catalog).
-    Decimal { precision: u8, scale: u8, numeric: bool },
+    Decimal {
+        precision: u8,
+        scale: u8,
+        numeric: bool,
+    },
     Money,
     SmallMoney,
     Real,
@@ -24,21 +28,47 @@ pub enum SqlType {
     Float,
     Date,
     /// `time(n)`, n = 0..=7.
-    Time { scale: u8 },
+    Time {
+        scale: u8,
+    },
     SmallDateTime,
     DateTime,
-    DateTime2 { scale: u8 },
-    DateTimeOffset { scale: u8 },
+    DateTime2 {
+        scale: u8,
+    },
+    DateTimeOffset {
+        scale: u8,
+    },
     /// Single-byte strings; `len` in bytes (1..=8000), `None` = `max`.
-    Char { len: u16, collation: Collation },
-    VarChar { len: Option<u16>, collation: Collation },
-    Text { collation: Collation },
+    Char {
+        len: u16,
+        collation: Collation,
+    },
+    VarChar {
+        len: Option<u16>,
+        collation: Collation,
+    },
+    Text {
+        collation: Collation,
+    },
     /// UTF-16 strings; `len` in characters (1..=4000), `None` = `max`.
-    NChar { len: u16, collation: Collation },
-    NVarChar { len: Option<u16>, collation: Collation },
-    NText { collation: Collation },
-    Binary { len: u16 },
-    VarBinary { len: Option<u16> },
+    NChar {
+        len: u16,
+        collation: Collation,
+    },
+    NVarChar {
+        len: Option<u16>,
+        collation: Collation,
+    },
+    NText {
+        collation: Collation,
+    },
+    Binary {
+        len: u16,
+    },
+    VarBinary {
+        len: Option<u16>,
+    },
     Image,
     UniqueIdentifier,
     Xml,
@@ -78,7 +108,10 @@ pub enum Value {
     Int(i32),
     BigInt(i64),
     /// Unscaled integer and scale: 123.45 is `Decimal { value: 12345, scale: 2 }`.
-    Decimal { value: i128, scale: u8 },
+    Decimal {
+        value: i128,
+        scale: u8,
+    },
     /// money/smallmoney in ten-thousandths: 1.2345 is `Money(12345)`.
     Money(i64),
     Real(f32),
@@ -88,13 +121,26 @@ pub enum Value {
     /// 100 ns ticks since midnight (the column's scale decides how many are sent).
     Time(u64),
     /// Days since 1900-01-01 and minutes since midnight.
-    SmallDateTime { days: u16, minutes: u16 },
+    SmallDateTime {
+        days: u16,
+        minutes: u16,
+    },
     /// Days since 1900-01-01 (may be negative, down to 1753-01-01) and 1/300 s ticks.
-    DateTime { days: i32, ticks_300: u32 },
+    DateTime {
+        days: i32,
+        ticks_300: u32,
+    },
     /// Days since 0001-01-01 and 100 ns ticks since midnight.
-    DateTime2 { days: u32, ticks_100ns: u64 },
+    DateTime2 {
+        days: u32,
+        ticks_100ns: u64,
+    },
     /// UTC date and time, plus the offset in minutes (-840..=840).
-    DateTimeOffset { days: u32, ticks_100ns: u64, offset_minutes: i16 },
+    DateTimeOffset {
+        days: u32,
+        ticks_100ns: u64,
+        offset_minutes: i16,
+    },
     /// Any character type; the encoder converts to UTF-16 or the column's code page.
     Str(Arc<str>),
     /// binary/varbinary/image/rowversion.
@@ -139,11 +185,23 @@ pub struct SqlError {
 
 impl SqlError {
     pub fn new(number: u32, state: u8, class: u8, message: impl Into<String>) -> Self {
-        SqlError { number, state, class, message: message.into(), line: 1 }
+        SqlError {
+            number,
+            state,
+            class,
+            message: message.into(),
+            line: 1,
+        }
     }
 }
 
 /// What one statement of a batch produced, in order.
+///
+/// How the wire side turns them into tokens: `Rows`, `Done` and `Error` each end with a
+/// DONE (DONEINPROC inside an RPC) whose MORE bit is set unless it is the batch's last;
+/// `Info` and `DatabaseChanged` emit only their INFO / ENVCHANGE token (so `USE db` is
+/// `DatabaseChanged`, `Info` 5701, `Done`). A batch whose last outcome is not a DONE-producing
+/// one (or that has none) gets a final DONE appended. RPCs end with RETURNSTATUS 0 and DONEPROC.
 pub enum StatementOutcome {
     /// A SELECT: COLMETADATA, rows, DONE with the row count.
     Rows(ResultSet),

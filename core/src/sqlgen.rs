@@ -1,0 +1,587 @@
+//! SQL text pgmig sends: the T-SQL that reads a table and describes its columns, and the
+//! PostgreSQL DDL and merge statements on the target. Every name is quoted for its side; values
+//! are bound as parameters or rendered from integers; the only user text pasted in is `filter`,
+//! documented as a T-SQL search condition that SQL Server evaluates under the mapped login's
+//! rights ([`check_filter`] only makes sure it cannot escape its parentheses).
+
+use std::fmt;
+
+use crate::ident::{quote_pg, quote_pg_qualified, quote_tsql, quote_tsql_qualified};
+use crate::typemap::{column_ddl, PgType};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlGenError {
+    /// A filter that is empty, unbalanced, unterminated, or holds a `;` (detail says which).
+    InvalidFilter { detail: String },
+    /// A SELECT without columns, an upsert without a key, a key column not among the columns.
+    InvalidShape { detail: String },
+}
+
+impl fmt::Display for SqlGenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SqlGenError::InvalidFilter { detail } => write!(f, "invalid filter: {detail}"),
+            SqlGenError::InvalidShape { detail } => f.write_str(detail),
+        }
+    }
+}
+
+impl std::error::Error for SqlGenError {}
+
+/// One end of a key range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyBound {
+    /// Rendered as a T-SQL integer literal.
+    Literal(i64),
+    /// Rendered as `@P<n>` (tiberius binds `@P1`, `@P2`, ... through `sp_executesql`).
+    Parameter(u16),
+}
+
+impl fmt::Display for KeyBound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyBound::Literal(value) => write!(f, "{value}"),
+            KeyBound::Parameter(n) => write!(f, "@P{n}"),
+        }
+    }
+}
+
+/// `column >= from AND column < to` (either end optional): half-open, so adjacent chunks
+/// neither overlap nor leave gaps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRange {
+    pub column: String,
+    pub from: Option<KeyBound>,
+    pub to: Option<KeyBound>,
+}
+
+/// What a pull reads from SQL Server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullQuery<'a> {
+    pub schema: &'a str,
+    pub table: &'a str,
+    /// Source column names, computed columns included.
+    pub columns: &'a [String],
+    /// Key columns to order by (none: no ORDER BY).
+    pub order_by: &'a [String],
+    pub range: Option<KeyRange>,
+    pub filter: Option<&'a str>,
+}
+
+/// The T-SQL SELECT for a pull. No `NOLOCK`: dirty reads can skip or repeat rows.
+pub fn tsql_pull_select(query: &PullQuery<'_>) -> Result<String, SqlGenError> {
+    if query.columns.is_empty() {
+        return Err(SqlGenError::InvalidShape {
+            detail: "no columns to select".into(),
+        });
+    }
+    let columns: Vec<String> = query.columns.iter().map(|c| quote_tsql(c)).collect();
+    let mut sql = format!(
+        "SELECT {} FROM {}",
+        columns.join(", "),
+        quote_tsql_qualified(query.schema, query.table)
+    );
+    let mut conditions: Vec<String> = Vec::new();
+    if let Some(range) = &query.range {
+        let column = quote_tsql(&range.column);
+        if let Some(from) = range.from {
+            conditions.push(format!("{column} >= {from}"));
+        }
+        if let Some(to) = range.to {
+            conditions.push(format!("{column} < {to}"));
+        }
+    }
+    if let Some(filter) = query.filter {
+        check_filter(filter)?;
+        // On lines of its own, so a trailing `--` comment cannot swallow the closing parenthesis.
+        conditions.push(format!("(\n{filter}\n)"));
+    }
+    if !conditions.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&conditions.join(" AND "));
+    }
+    if !query.order_by.is_empty() {
+        let keys: Vec<String> = query.order_by.iter().map(|c| quote_tsql(c)).collect();
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&keys.join(", "));
+    }
+    Ok(sql)
+}
+
+/// Checks that `filter` is one T-SQL search condition that stays inside the parentheses pgmig
+/// wraps it in: parentheses balanced outside strings, quoted names and comments; no string,
+/// quoted name or comment left open; no `;`; not empty. Not a security boundary (the filter
+/// runs with the login's own rights), a guard against a filter that silently drops pgmig's own
+/// key-range condition (`1=1) OR (1=1`).
+pub fn check_filter(filter: &str) -> Result<(), SqlGenError> {
+    let invalid = |detail: &str| {
+        Err(SqlGenError::InvalidFilter {
+            detail: detail.to_string(),
+        })
+    };
+    let chars: Vec<char> = filter.chars().collect();
+    let mut depth = 0usize;
+    let mut has_content = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match c {
+            '\'' | '[' | '"' => {
+                let close = if c == '[' { ']' } else { c };
+                i += 1;
+                loop {
+                    match chars.get(i) {
+                        None => {
+                            return invalid(match c {
+                                '\'' => "unterminated string literal",
+                                _ => "unterminated quoted identifier",
+                            })
+                        }
+                        Some(&d) if d == close => {
+                            if chars.get(i + 1) == Some(&close) {
+                                i += 2;
+                            } else {
+                                break;
+                            }
+                        }
+                        Some(_) => i += 1,
+                    }
+                }
+                has_content = true;
+            }
+            '-' if next == Some('-') => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            '/' if next == Some('*') => {
+                // T-SQL block comments nest.
+                let mut nesting = 1;
+                i += 2;
+                while nesting > 0 {
+                    match (chars.get(i), chars.get(i + 1)) {
+                        (None, _) => return invalid("unterminated /* comment"),
+                        (Some('/'), Some('*')) => {
+                            nesting += 1;
+                            i += 2;
+                        }
+                        (Some('*'), Some('/')) => {
+                            nesting -= 1;
+                            i += 2;
+                        }
+                        _ => i += 1,
+                    }
+                }
+                continue;
+            }
+            '(' => {
+                depth += 1;
+                has_content = true;
+            }
+            ')' => {
+                if depth == 0 {
+                    return invalid("a ')' closes a parenthesis the filter did not open");
+                }
+                depth -= 1;
+            }
+            ';' => return invalid("';' is not allowed: the filter is one search condition"),
+            c if c.is_whitespace() => {}
+            _ => has_content = true,
+        }
+        i += 1;
+    }
+    if depth != 0 {
+        return invalid("unbalanced parentheses");
+    }
+    if !has_content {
+        return invalid("the filter is empty");
+    }
+    Ok(())
+}
+
+/// Describes one table's or view's columns, in column order; `@P1` is the schema name, `@P2`
+/// the table name. Columns: column_name, type_name (declared type), base_type_name (system type
+/// underneath; NULL for CLR types), max_length, precision, scale, is_nullable, is_identity,
+/// is_computed, collation_name, primary_key_ordinal (NULL outside the primary key). Plain joins
+/// only, runs on SQL Server 2012 and later.
+pub const TSQL_DESCRIBE_COLUMNS: &str = "\
+SELECT c.name AS column_name, ut.name AS type_name, bt.name AS base_type_name, \
+c.max_length, c.precision, c.scale, c.is_nullable, c.is_identity, c.is_computed, \
+c.collation_name, ic.key_ordinal AS primary_key_ordinal \
+FROM sys.columns AS c \
+JOIN sys.objects AS o ON o.object_id = c.object_id \
+JOIN sys.schemas AS s ON s.schema_id = o.schema_id \
+JOIN sys.types AS ut ON ut.user_type_id = c.user_type_id \
+LEFT JOIN sys.types AS bt ON bt.user_type_id = c.system_type_id \
+LEFT JOIN sys.indexes AS i ON i.object_id = c.object_id AND i.is_primary_key = 1 \
+LEFT JOIN sys.index_columns AS ic ON ic.object_id = i.object_id AND ic.index_id = i.index_id \
+AND ic.column_id = c.column_id \
+WHERE s.name = @P1 AND o.name = @P2 AND o.type IN ('U', 'V') \
+ORDER BY c.column_id";
+
+/// A column of a PostgreSQL table pgmig creates or loads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgColumn {
+    pub name: String,
+    pub pg_type: PgType,
+    pub not_null: bool,
+    pub identity: bool,
+}
+
+/// `CREATE TABLE "schema"."table" (columns..., PRIMARY KEY (...))`.
+pub fn pg_create_table(
+    schema: &str,
+    table: &str,
+    columns: &[PgColumn],
+    primary_key: &[String],
+) -> Result<String, SqlGenError> {
+    if columns.is_empty() {
+        return Err(SqlGenError::InvalidShape {
+            detail: "a table needs at least one column".into(),
+        });
+    }
+    check_key_columns(columns, primary_key)?;
+    let mut lines: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            // Key columns are NOT NULL in PostgreSQL anyway; say so in the DDL shown.
+            let not_null = c.not_null || primary_key.contains(&c.name);
+            format!(
+                "    {}",
+                column_ddl(&c.name, &c.pg_type, not_null, c.identity)
+            )
+        })
+        .collect();
+    if !primary_key.is_empty() {
+        lines.push(format!("    PRIMARY KEY ({})", quoted_list(primary_key)));
+    }
+    Ok(format!(
+        "CREATE TABLE {} (\n{}\n)",
+        quote_pg_qualified(schema, table),
+        lines.join(",\n")
+    ))
+}
+
+/// The statement that merges staging table `pg_temp.stage` into the target: new keys are
+/// inserted, changed rows updated, identical rows left alone (no new row version, no WAL).
+/// With only key columns, existing keys are left alone (`DO NOTHING`).
+pub fn pg_upsert(
+    schema: &str,
+    table: &str,
+    stage: &str,
+    columns: &[PgColumn],
+    key: &[String],
+) -> Result<String, SqlGenError> {
+    if key.is_empty() {
+        return Err(SqlGenError::InvalidShape {
+            detail: "upsert needs a key".into(),
+        });
+    }
+    check_key_columns(columns, key)?;
+    let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
+    let column_list = quoted_list(&names);
+    let mut sql = format!(
+        "INSERT INTO {} AS t ({column_list}) OVERRIDING SYSTEM VALUE SELECT {column_list} FROM pg_temp.{} \
+         ON CONFLICT ({}) ",
+        quote_pg_qualified(schema, table),
+        quote_pg(stage),
+        quoted_list(key)
+    );
+    let others: Vec<&PgColumn> = columns.iter().filter(|c| !key.contains(&c.name)).collect();
+    if others.is_empty() {
+        sql.push_str("DO NOTHING");
+        return Ok(sql);
+    }
+    let sets: Vec<String> = others
+        .iter()
+        .map(|c| format!("{0} = EXCLUDED.{0}", quote_pg(&c.name)))
+        .collect();
+    // xml has no equality operator: compare its text.
+    let compared = |prefix: &str| -> String {
+        let values: Vec<String> = others
+            .iter()
+            .map(|c| {
+                let value = format!("{prefix}.{}", quote_pg(&c.name));
+                if c.pg_type == PgType::Xml {
+                    format!("{value}::text")
+                } else {
+                    value
+                }
+            })
+            .collect();
+        values.join(", ")
+    };
+    // A row constructor of one element is just that value; ROW(...) keeps it a row either way.
+    sql.push_str(&format!(
+        "DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+        sets.join(", "),
+        compared("t"),
+        compared("EXCLUDED")
+    ));
+    Ok(sql)
+}
+
+/// Moves an identity column's sequence to the column's maximum, so the next generated value
+/// follows the loaded rows. Does nothing for an empty table or a maximum below the sequence's
+/// minimum (SQL Server identities may be negative; PostgreSQL's start at 1).
+pub fn pg_sync_identity(schema: &str, table: &str, column: &str) -> String {
+    let qualified = quote_pg_qualified(schema, table);
+    format!(
+        "SELECT pg_catalog.setval(s.seq, m.max_value) \
+         FROM (SELECT pg_catalog.pg_get_serial_sequence({}, {})::pg_catalog.regclass AS seq) AS s, \
+         (SELECT pg_catalog.max({}) AS max_value FROM {qualified}) AS m, \
+         pg_catalog.pg_sequence AS q \
+         WHERE q.seqrelid = s.seq AND m.max_value >= q.seqmin",
+        pg_literal(&qualified),
+        // pg_get_serial_sequence takes the column name literally (no identifier parsing).
+        pg_literal(column),
+        quote_pg(column),
+    )
+}
+
+/// A PostgreSQL string literal, correct whatever `standard_conforming_strings` says: an
+/// `E'...'` literal with backslashes doubled when the text has any (as `quote_literal` does).
+pub fn pg_literal(text: &str) -> String {
+    let quoted = text.replace('\'', "''");
+    if text.contains('\\') {
+        format!("E'{}'", quoted.replace('\\', "\\\\"))
+    } else {
+        format!("'{quoted}'")
+    }
+}
+
+fn quoted_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| quote_pg(n)).collect();
+    quoted.join(", ")
+}
+
+fn check_key_columns(columns: &[PgColumn], key: &[String]) -> Result<(), SqlGenError> {
+    for name in key {
+        if !columns.iter().any(|c| &c.name == name) {
+            return Err(SqlGenError::InvalidShape {
+                detail: format!("key column {name:?} is not among the table's columns"),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn column(name: &str, pg_type: PgType) -> PgColumn {
+        PgColumn {
+            name: name.into(),
+            pg_type,
+            not_null: false,
+            identity: false,
+        }
+    }
+
+    #[test]
+    fn pull_select_quotes_every_name() {
+        let columns = names(&["Id", "Title]x", "My Col", "表"]);
+        let sql = tsql_pull_select(&PullQuery {
+            schema: "dbo",
+            table: "Posts]; DROP TABLE x; --",
+            columns: &columns,
+            order_by: &[],
+            range: None,
+            filter: None,
+        })
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT [Id], [Title]]x], [My Col], [表] FROM [dbo].[Posts]]; DROP TABLE x; --]"
+        );
+    }
+
+    #[test]
+    fn pull_select_with_range_filter_and_order() {
+        let columns = names(&["Id", "Score"]);
+        let key = names(&["Id"]);
+        let sql = tsql_pull_select(&PullQuery {
+            schema: "dbo",
+            table: "Posts",
+            columns: &columns,
+            order_by: &key,
+            range: Some(KeyRange {
+                column: "Id".into(),
+                from: Some(KeyBound::Literal(-5)),
+                to: Some(KeyBound::Literal(1_000_000)),
+            }),
+            filter: Some("Score > 10 -- popular only"),
+        })
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT [Id], [Score] FROM [dbo].[Posts] WHERE [Id] >= -5 AND [Id] < 1000000 AND (\n\
+             Score > 10 -- popular only\n) ORDER BY [Id]"
+        );
+        let sql = tsql_pull_select(&PullQuery {
+            schema: "s",
+            table: "t",
+            columns: &columns,
+            order_by: &names(&["Id", "Score"]),
+            range: Some(KeyRange {
+                column: "Id".into(),
+                from: None,
+                to: Some(KeyBound::Parameter(1)),
+            }),
+            filter: None,
+        })
+        .unwrap();
+        assert_eq!(
+            sql,
+            "SELECT [Id], [Score] FROM [s].[t] WHERE [Id] < @P1 ORDER BY [Id], [Score]"
+        );
+        assert!(tsql_pull_select(&PullQuery {
+            schema: "s",
+            table: "t",
+            columns: &[],
+            order_by: &[],
+            range: None,
+            filter: None,
+        })
+        .is_err());
+    }
+
+    #[test]
+    fn filters_that_stay_inside_their_parentheses_pass() {
+        for filter in [
+            "Score > 10",
+            "(a = 1 OR b = 2) AND c IN (1, 2)",
+            "Title = N'it''s (not) closed'",
+            "[weird)name] = 1",
+            "\"quoted(\" = 1",
+            "x = 1 /* a ) b /* nested ( */ c */",
+            "x = 1 -- trailing ) comment",
+            "Body LIKE '%;%'",
+        ] {
+            assert_eq!(check_filter(filter), Ok(()), "{filter}");
+        }
+    }
+
+    #[test]
+    fn filters_that_could_escape_are_refused() {
+        for (filter, says) in [
+            ("1=1) OR (1=1", "did not open"),
+            ("(a = 1", "unbalanced"),
+            ("a = 'open", "unterminated string"),
+            ("[open = 1", "unterminated quoted"),
+            ("a = 1 /* open", "unterminated /*"),
+            ("a = 1; DROP TABLE t", "';'"),
+            ("   ", "empty"),
+            ("-- only a comment", "empty"),
+        ] {
+            let error = check_filter(filter).unwrap_err().to_string();
+            assert!(error.contains(says), "{filter}: {error}");
+        }
+    }
+
+    #[test]
+    fn describe_query_is_parameterised_and_plain() {
+        assert!(TSQL_DESCRIBE_COLUMNS.contains("s.name = @P1 AND o.name = @P2"));
+        assert!(TSQL_DESCRIBE_COLUMNS.ends_with("ORDER BY c.column_id"));
+        for construct in ["WITH ", "OVER(", "OVER (", "APPLY", ";"] {
+            assert!(!TSQL_DESCRIBE_COLUMNS.contains(construct), "{construct}");
+        }
+        for column in [
+            "column_name",
+            "type_name",
+            "base_type_name",
+            "max_length",
+            "precision",
+            "scale",
+            "is_nullable",
+            "is_identity",
+            "is_computed",
+            "collation_name",
+            "primary_key_ordinal",
+        ] {
+            assert!(TSQL_DESCRIBE_COLUMNS.contains(column), "{column}");
+        }
+    }
+
+    #[test]
+    fn create_table_with_identity_and_key() {
+        let columns = vec![
+            PgColumn {
+                identity: true,
+                ..column("id", PgType::Integer)
+            },
+            PgColumn {
+                not_null: true,
+                ..column("Title \"x\"", PgType::Varchar(Some(250)))
+            },
+            column("created", PgType::Timestamp(Some(3))),
+        ];
+        let sql = pg_create_table("my schema", "Posts", &columns, &names(&["id"])).unwrap();
+        assert_eq!(
+            sql,
+            "CREATE TABLE \"my schema\".\"Posts\" (\n\
+             \x20   \"id\" integer NOT NULL GENERATED BY DEFAULT AS IDENTITY,\n\
+             \x20   \"Title \"\"x\"\"\" varchar(250) NOT NULL,\n\
+             \x20   \"created\" timestamp(3),\n\
+             \x20   PRIMARY KEY (\"id\")\n\
+             )"
+        );
+        assert!(pg_create_table("s", "t", &columns, &names(&["nope"])).is_err());
+        let no_key = pg_create_table("s", "t", &columns[2..], &[]).unwrap();
+        assert!(!no_key.contains("PRIMARY KEY"));
+    }
+
+    #[test]
+    fn upsert_updates_only_changed_rows() {
+        let columns = vec![
+            column("id", PgType::BigInt),
+            column("title", PgType::Text),
+            column("doc", PgType::Xml),
+        ];
+        let sql = pg_upsert("public", "posts", "pgmig_stage", &columns, &names(&["id"])).unwrap();
+        assert_eq!(
+            sql,
+            "INSERT INTO \"public\".\"posts\" AS t (\"id\", \"title\", \"doc\") OVERRIDING SYSTEM VALUE \
+             SELECT \"id\", \"title\", \"doc\" FROM pg_temp.\"pgmig_stage\" ON CONFLICT (\"id\") \
+             DO UPDATE SET \"title\" = EXCLUDED.\"title\", \"doc\" = EXCLUDED.\"doc\" \
+             WHERE ROW(t.\"title\", t.\"doc\"::text) IS DISTINCT FROM ROW(EXCLUDED.\"title\", EXCLUDED.\"doc\"::text)"
+        );
+    }
+
+    #[test]
+    fn upsert_with_only_key_columns_does_nothing_on_conflict() {
+        let columns = vec![column("a", PgType::Integer), column("b\"", PgType::Integer)];
+        let sql = pg_upsert("s", "t", "st", &columns, &names(&["a", "b\""])).unwrap();
+        assert!(
+            sql.ends_with("ON CONFLICT (\"a\", \"b\"\"\") DO NOTHING"),
+            "{sql}"
+        );
+        assert!(pg_upsert("s", "t", "st", &columns, &[]).is_err());
+        assert!(pg_upsert("s", "t", "st", &columns, &names(&["c"])).is_err());
+    }
+
+    #[test]
+    fn identity_sync_quotes_table_as_identifier_and_column_as_literal() {
+        let sql = pg_sync_identity("sch'ema", "Ta\\ble", "I'd");
+        assert!(
+            sql.contains("pg_get_serial_sequence(E'\"sch''ema\".\"Ta\\\\ble\"', 'I''d')"),
+            "{sql}"
+        );
+        assert!(sql.contains("pg_catalog.max(\"I'd\") AS max_value FROM \"sch'ema\".\"Ta\\ble\""));
+        assert!(sql.contains("m.max_value >= q.seqmin"));
+    }
+
+    #[test]
+    fn literals_survive_either_string_setting() {
+        assert_eq!(pg_literal("plain"), "'plain'");
+        assert_eq!(pg_literal("it's"), "'it''s'");
+        assert_eq!(pg_literal("back\\slash'"), "E'back\\\\slash'''");
+    }
+}
