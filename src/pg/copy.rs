@@ -72,7 +72,7 @@ pub fn copy_from(target: &CopyInto<'_>, source: &mut dyn CopySource) -> Result<u
     unsafe {
         let rel = pg_sys::table_open(target.relid, pg_sys::RowExclusiveLock as pg_sys::LOCKMODE);
         let pstate = pg_sys::make_parsestate(std::ptr::null_mut());
-        let attnums = target_attnums(target.relid, target.columns)?;
+        let attnums = target_attnums(rel, target.columns)?;
         check_privileges(pstate, rel, &attnums)?;
         if pg_sys::check_enable_rls(target.relid, pg_sys::InvalidOid, false)
             == pg_sys::CheckEnableRlsResult::RLS_ENABLED as c_int
@@ -124,7 +124,8 @@ pub fn copy_from(target: &CopyInto<'_>, source: &mut dyn CopySource) -> Result<u
 }
 
 /// Attribute numbers of the target columns (all non-dropped, non-generated ones when empty).
-unsafe fn target_attnums(relid: pg_sys::Oid, columns: &[String]) -> Result<Vec<i16>> {
+unsafe fn target_attnums(rel: pg_sys::Relation, columns: &[String]) -> Result<Vec<i16>> {
+    let relid = (*rel).rd_id;
     let mut attnums = Vec::with_capacity(columns.len());
     for column in columns {
         let name = CString::new(column.as_str())
@@ -138,21 +139,19 @@ unsafe fn target_attnums(relid: pg_sys::Oid, columns: &[String]) -> Result<Vec<i
         attnums.push(attnum);
     }
     if columns.is_empty() {
-        let rel = pg_sys::RelationIdGetRelation(relid);
         let desc = (*rel).rd_att;
-        for i in 0..(*desc).natts {
-            let attr = (*desc).attrs.as_slice((*desc).natts as usize)[i as usize];
+        let natts = (*desc).natts as usize;
+        for attr in (*desc).attrs.as_slice(natts) {
             if !attr.attisdropped && attr.attgenerated == 0 {
                 attnums.push(attr.attnum);
             }
         }
-        pg_sys::RelationClose(rel);
     }
     Ok(attnums)
 }
 
-/// INSERT on the table, or on each target column, exactly as COPY FROM checks it.
-#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+/// INSERT on the table, or on each target column, exactly as COPY FROM checks it; raises
+/// PostgreSQL's own "permission denied for table" (42501) when it fails.
 unsafe fn check_privileges(
     pstate: *mut pg_sys::ParseState,
     rel: pg_sys::Relation,
@@ -166,39 +165,39 @@ unsafe fn check_privileges(
         false,
         false,
     );
-    let rte = (*nsitem).p_rte;
-    (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
+    let mut inserted_cols = std::ptr::null_mut();
     for &attnum in attnums {
         let member = attnum as c_int - pg_sys::FirstLowInvalidHeapAttributeNumber;
-        (*rte).insertedCols = pg_sys::bms_add_member((*rte).insertedCols, member);
+        inserted_cols = pg_sys::bms_add_member(inserted_cols, member);
     }
-    // Raises PostgreSQL's own "permission denied for table" (42501) when it fails.
-    pg_sys::ExecCheckRTPerms((*pstate).p_rtable, true);
+    require_insert(pstate, nsitem, inserted_cols);
     Ok(())
 }
 
-#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
-unsafe fn check_privileges(
+/// PostgreSQL 13-15 keep the required permissions on the range-table entry.
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15"))]
+unsafe fn require_insert(
     pstate: *mut pg_sys::ParseState,
-    rel: pg_sys::Relation,
-    attnums: &[i16],
-) -> Result<()> {
-    let nsitem = pg_sys::addRangeTableEntryForRelation(
-        pstate,
-        rel,
-        pg_sys::RowExclusiveLock as c_int,
-        std::ptr::null_mut(),
-        false,
-        false,
-    );
+    nsitem: *mut pg_sys::ParseNamespaceItem,
+    inserted_cols: *mut pg_sys::Bitmapset,
+) {
+    let rte = (*nsitem).p_rte;
+    (*rte).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
+    (*rte).insertedCols = inserted_cols;
+    pg_sys::ExecCheckRTPerms((*pstate).p_rtable, true);
+}
+
+/// PostgreSQL 16+ keep them in a separate RTEPermissionInfo.
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15")))]
+unsafe fn require_insert(
+    pstate: *mut pg_sys::ParseState,
+    nsitem: *mut pg_sys::ParseNamespaceItem,
+    inserted_cols: *mut pg_sys::Bitmapset,
+) {
     let perminfo = (*nsitem).p_perminfo;
     (*perminfo).requiredPerms = pg_sys::ACL_INSERT as pg_sys::AclMode;
-    for &attnum in attnums {
-        let member = attnum as c_int - pg_sys::FirstLowInvalidHeapAttributeNumber;
-        (*perminfo).insertedCols = pg_sys::bms_add_member((*perminfo).insertedCols, member);
-    }
+    (*perminfo).insertedCols = inserted_cols;
     pg_sys::ExecCheckPermissions((*pstate).p_rtable, (*pstate).p_rteperminfos, true);
-    Ok(())
 }
 
 unsafe fn def_elem(
