@@ -2,7 +2,12 @@
 //! number and message go in DETAIL; no message ever carries a password (the network side masks
 //! server and library text before it builds an error).
 
+use crate::tds::ValueError;
+use pgmig_core::copy_binary::EncodeError;
+use pgmig_core::ident::IdentError;
 use pgmig_core::options::OptionError;
+use pgmig_core::plan::PlanError;
+use pgmig_core::typemap::ColumnMismatch;
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 use std::fmt;
@@ -68,6 +73,44 @@ pub enum PgmigError {
     ConnectionLost { address: String, reason: String },
     /// The server sent something the client does not understand.
     Protocol(String),
+    /// A function argument out of its domain (mode, batch_rows, a malformed name).
+    InvalidArgument {
+        message: String,
+        hint: Option<String>,
+    },
+    /// No server given, none in `pgmig.server`, and not exactly one pgmig server exists.
+    NoDefaultServer { candidates: Vec<String> },
+    /// The source table or view does not exist (or the login cannot see it).
+    UnknownSourceTable {
+        server: String,
+        schema: String,
+        table: String,
+    },
+    /// Columns, key or names that do not fit the source table.
+    Plan(PlanError),
+    /// The existing target cannot take the source columns.
+    TargetMismatch {
+        target: String,
+        mismatches: Vec<ColumnMismatch>,
+    },
+    /// A target that is not an ordinary table (a view, a foreign table...).
+    TargetNotTable { target: String, kind: String },
+    /// `replace` of a table other objects depend on.
+    TargetHasDependents {
+        target: String,
+        dependents: Vec<String>,
+    },
+    /// `upsert` into a target without a unique index on exactly the key columns.
+    TargetKeyNotUnique { target: String, key: Vec<String> },
+    /// One value could not be loaded; names its row and column.
+    Value {
+        column: String,
+        /// `Id = 42, Site = 3` when the pull has a key.
+        row_key: Option<String>,
+        /// 1-based position of the row in the stream.
+        row_number: u64,
+        error: ValueError,
+    },
     /// A feature pgmig does not support (yet), with what to do instead.
     Unsupported { what: String, hint: String },
     /// A bug in pgmig; the message says where.
@@ -101,6 +144,39 @@ impl PgmigError {
             PgmigError::Protocol(_) => ERRCODE_PROTOCOL_VIOLATION,
             PgmigError::Unsupported { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             PgmigError::Internal(_) => ERRCODE_INTERNAL_ERROR,
+            PgmigError::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
+            PgmigError::NoDefaultServer { .. } => ERRCODE_UNDEFINED_OBJECT,
+            PgmigError::UnknownSourceTable { .. } => ERRCODE_UNDEFINED_TABLE,
+            PgmigError::Plan(error) => match error {
+                PlanError::UnknownColumns { .. }
+                | PlanError::UnknownKeyColumns { .. }
+                | PlanError::KeyNotSelected { .. } => ERRCODE_UNDEFINED_COLUMN,
+                PlanError::DuplicateColumn { .. } => ERRCODE_DUPLICATE_COLUMN,
+                PlanError::NoColumns => ERRCODE_INVALID_PARAMETER_VALUE,
+                PlanError::UpsertWithoutKey => ERRCODE_INVALID_COLUMN_REFERENCE,
+                PlanError::TypeMap(_) => ERRCODE_FEATURE_NOT_SUPPORTED,
+                PlanError::Ident(IdentError::Collisions { .. }) => ERRCODE_DUPLICATE_COLUMN,
+                PlanError::Ident(IdentError::TooLong { .. }) => ERRCODE_NAME_TOO_LONG,
+                PlanError::Ident(_) => ERRCODE_INVALID_NAME,
+            },
+            PgmigError::TargetMismatch { .. } => ERRCODE_DATATYPE_MISMATCH,
+            PgmigError::TargetNotTable { .. } => ERRCODE_WRONG_OBJECT_TYPE,
+            PgmigError::TargetHasDependents { .. } => ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
+            PgmigError::TargetKeyNotUnique { .. } => ERRCODE_INVALID_COLUMN_REFERENCE,
+            PgmigError::Value { error, .. } => match error {
+                ValueError::Encode(EncodeError::NulInString { .. }) => {
+                    ERRCODE_UNTRANSLATABLE_CHARACTER
+                }
+                ValueError::Encode(
+                    EncodeError::UnpairedSurrogate { .. }
+                    | EncodeError::OddUtf16Length { .. }
+                    | EncodeError::InvalidText { .. },
+                ) => ERRCODE_CHARACTER_NOT_IN_REPERTOIRE,
+                ValueError::Encode(EncodeError::TooLarge { .. }) => ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+                ValueError::OutOfRange { .. } => ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+                ValueError::Encode(_) => ERRCODE_DATA_EXCEPTION,
+                ValueError::Unexpected { .. } => ERRCODE_PROTOCOL_VIOLATION,
+            },
         }
     }
 
@@ -112,6 +188,25 @@ impl PgmigError {
             PgmigError::Connect { reason, .. }
             | PgmigError::Tls { reason, .. }
             | PgmigError::ConnectionLost { reason, .. } => Some(reason.clone()),
+            PgmigError::TargetMismatch { mismatches, .. } => Some(
+                mismatches
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            PgmigError::TargetHasDependents { dependents, .. } => {
+                Some(format!("Depending objects: {}.", dependents.join(", ")))
+            }
+            PgmigError::Value {
+                row_key,
+                row_number,
+                error,
+                ..
+            } => Some(match row_key {
+                Some(key) => format!("Row with {key}: {error}."),
+                None => format!("Row {row_number} of the source: {error}."),
+            }),
             _ => None,
         }
     }
@@ -141,6 +236,40 @@ impl PgmigError {
                     .into(),
             ),
             PgmigError::Unsupported { hint, .. } => Some(hint.clone()),
+            PgmigError::InvalidArgument { hint, .. } => hint.clone(),
+            PgmigError::NoDefaultServer { candidates } => Some(if candidates.is_empty() {
+                "Create one with CREATE SERVER name FOREIGN DATA WRAPPER pgmig OPTIONS (host '...')."
+                    .into()
+            } else {
+                format!(
+                    "Pass server => one of: {}; or SET pgmig.server.",
+                    candidates.join(", ")
+                )
+            }),
+            PgmigError::UnknownSourceTable { .. } => Some(
+                "Give the table as schema.table (the schema defaults to dbo); the login must be \
+                 able to see it (VIEW DEFINITION or SELECT on it)."
+                    .into(),
+            ),
+            PgmigError::Plan(error) => error.hint(),
+            PgmigError::TargetMismatch { .. } => Some(
+                "Alter the target's columns, pick the columns to read with columns =>, or load \
+                 into a new target."
+                    .into(),
+            ),
+            PgmigError::TargetHasDependents { .. } => Some(
+                "Use mode => 'truncate', which keeps the table and its dependents.".into(),
+            ),
+            PgmigError::TargetKeyNotUnique { key, .. } => Some(format!(
+                "Add a primary key or unique index on ({}), or name other key columns with key =>.",
+                key.join(", ")
+            )),
+            PgmigError::Value {
+                error: ValueError::Encode(EncodeError::NulInString { .. }),
+                ..
+            } => Some(
+                "SET pgmig.nul_characters = 'strip' drops NUL characters from text values.".into(),
+            ),
             _ => None,
         }
     }
@@ -223,7 +352,51 @@ impl fmt::Display for PgmigError {
             PgmigError::Protocol(message) => write!(f, "TDS protocol error: {message}"),
             PgmigError::Unsupported { what, .. } => write!(f, "{what} is not supported"),
             PgmigError::Internal(message) => write!(f, "pgmig internal error: {message}"),
+            PgmigError::InvalidArgument { message, .. } => f.write_str(message),
+            PgmigError::NoDefaultServer { candidates } if candidates.is_empty() => {
+                write!(f, "no pgmig server exists")
+            }
+            PgmigError::NoDefaultServer { .. } => write!(
+                f,
+                "more than one pgmig server exists and neither server => nor pgmig.server names one"
+            ),
+            PgmigError::UnknownSourceTable {
+                server,
+                schema,
+                table,
+            } => write!(
+                f,
+                "table \"{schema}.{table}\" does not exist on server \"{server}\""
+            ),
+            PgmigError::Plan(error) => write!(f, "{error}"),
+            PgmigError::TargetMismatch { target, mismatches } => write!(
+                f,
+                "target table {target} cannot take the source columns ({} mismatch{})",
+                mismatches.len(),
+                if mismatches.len() == 1 { "" } else { "es" }
+            ),
+            PgmigError::TargetNotTable { target, kind } => {
+                write!(f, "target {target} is a {kind}, not a table")
+            }
+            PgmigError::TargetHasDependents { target, .. } => write!(
+                f,
+                "cannot replace table {target} because other objects depend on it"
+            ),
+            PgmigError::TargetKeyNotUnique { target, key } => write!(
+                f,
+                "target table {target} has no primary key or unique index on ({})",
+                key.join(", ")
+            ),
+            PgmigError::Value { column, .. } => {
+                write!(f, "cannot load a value of source column \"{column}\"")
+            }
         }
+    }
+}
+
+impl From<PlanError> for PgmigError {
+    fn from(error: PlanError) -> Self {
+        PgmigError::Plan(error)
     }
 }
 

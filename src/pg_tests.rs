@@ -309,7 +309,8 @@ mod tests {
     ) -> tds::NetworkTask<tds::StreamMessage> {
         tds::NetworkTask::spawn("test stream", 2, move |tx| async move {
             for chunk in chunks {
-                tx.send(tds::StreamMessage::Data(chunk)).unwrap();
+                tx.send(tds::StreamMessage::Data { chunk, rows: 0 })
+                    .unwrap();
             }
             if let Some(last) = last {
                 tx.send(last).unwrap();
@@ -335,7 +336,13 @@ mod tests {
         run("CREATE TABLE streamed (id int, body text)");
         let data = binary_rows(&(0..1000).map(|i| (i, Some("row"))).collect::<Vec<_>>());
         let chunks = data.chunks(1000).map(<[u8]>::to_vec).collect();
-        let mut task = streaming_task(chunks, Some(tds::StreamMessage::End { rows: 1000 }));
+        let mut task = streaming_task(
+            chunks,
+            Some(tds::StreamMessage::End {
+                rows: 1000,
+                last: true,
+            }),
+        );
         assert_eq!(copy_from_task("streamed", &mut task), 1000);
         assert_eq!(
             Spi::get_one::<i64>("SELECT sum(id) FROM streamed").unwrap(),
@@ -374,7 +381,13 @@ mod tests {
     fn channel_source_checks_the_row_count() {
         run("CREATE TABLE counted (id int, body text)");
         let data = binary_rows(&[(1, None), (2, None)]);
-        let mut task = streaming_task(vec![data], Some(tds::StreamMessage::End { rows: 3 }));
+        let mut task = streaming_task(
+            vec![data],
+            Some(tds::StreamMessage::End {
+                rows: 3,
+                last: true,
+            }),
+        );
         let target = pg::copy::CopyInto {
             relid: relid("counted"),
             columns: &[],
@@ -384,5 +397,54 @@ mod tests {
         let rows = pg::copy::copy_from(&target, &mut source).unwrap();
         assert_eq!(rows, 2);
         assert!(source.finish(rows).is_err());
+    }
+
+    #[pg_test]
+    fn the_default_server_is_the_argument_the_setting_or_the_only_one() {
+        use pg::pull::resolve_server;
+        match resolve_server(None) {
+            Err(PgmigError::NoDefaultServer { candidates }) => assert!(candidates.is_empty()),
+            other => panic!("expected NoDefaultServer, got {other:?}"),
+        }
+        run("CREATE SERVER only_one FOREIGN DATA WRAPPER pgmig OPTIONS (host 'h')");
+        assert_eq!(resolve_server(None).unwrap(), "only_one");
+        run("CREATE SERVER b_second FOREIGN DATA WRAPPER pgmig OPTIONS (host 'h')");
+        match resolve_server(None) {
+            Err(error @ PgmigError::NoDefaultServer { .. }) => {
+                assert_eq!(error.sqlstate(), PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT);
+                assert!(error.hint().unwrap().contains("b_second, only_one"));
+            }
+            other => panic!("expected NoDefaultServer, got {other:?}"),
+        }
+        run("SET pgmig.server = 'b_second'");
+        assert_eq!(resolve_server(None).unwrap(), "b_second");
+        assert_eq!(resolve_server(Some("given")).unwrap(), "given");
+        run("RESET pgmig.server");
+    }
+
+    #[pg_test]
+    fn target_names_follow_postgres_folding_and_the_identifier_policy() {
+        use pg::pull::target_name;
+        let name = |given: Option<&str>, source: &str| {
+            let t = target_name(given, source).unwrap();
+            format!("{}.{}", t.schema, t.table)
+        };
+        assert_eq!(name(None, "LastEditLog"), "public.lasteditlog");
+        assert_eq!(name(Some("Stage.Posts"), "x"), "stage.posts");
+        assert_eq!(name(Some("\"Stage\".\"My Posts\""), "x"), "Stage.My Posts");
+        assert_eq!(name(Some("posts"), "x"), "public.posts");
+        run("SET pgmig.identifier_case = 'snake'");
+        run("SET pgmig.target_schema = 'landing'");
+        assert_eq!(name(None, "LastEditLog"), "landing.last_edit_log");
+        run("SET pgmig.identifier_case = 'preserve'");
+        assert_eq!(name(None, "LastEditLog"), "landing.LastEditLog");
+        run("RESET pgmig.identifier_case");
+        run("RESET pgmig.target_schema");
+        assert!(target_name(Some("a.b.c.d"), "x").is_err());
+    }
+
+    #[pg_test(error = "invalid value for parameter \"pgmig.identifier_case\": \"camel\"")]
+    fn identifier_case_refuses_unknown_policies() {
+        run("SET pgmig.identifier_case = 'camel'");
     }
 }

@@ -353,6 +353,11 @@ impl CopyEncoder {
         self.put_fixed(guid_to_uuid(wire));
     }
 
+    /// `uuid` from 16 bytes already in RFC 4122 order (as tiberius hands a uniqueidentifier).
+    pub fn put_uuid(&mut self, rfc4122: &[u8; 16]) {
+        self.put_fixed(*rfc4122);
+    }
+
     /// `bytea` from binary, varbinary, image, rowversion, CLR types: the bytes as they are.
     pub fn put_bytea(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         if bytes.len() > self.max_field_bytes {

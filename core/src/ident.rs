@@ -192,6 +192,28 @@ pub fn quote_pg(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
+/// A PostgreSQL name as `quote_ident` shows it: bare when it is a plain lower-case
+/// identifier, quoted otherwise. For messages and summaries; SQL text always quotes.
+pub fn display_pg(name: &str) -> String {
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        name.to_string()
+    } else {
+        quote_pg(name)
+    }
+}
+
+/// `schema.name` for messages, each part as [`display_pg`] shows it.
+pub fn display_pg_qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", display_pg(schema), display_pg(name))
+}
+
 /// `"schema"."name"`.
 pub fn quote_pg_qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote_pg(schema), quote_pg(name))
@@ -315,6 +337,16 @@ pub fn pg_column_names<S: AsRef<str>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_quotes_only_what_needs_it() {
+        assert_eq!(display_pg_qualified("public", "posts_2"), "public.posts_2");
+        assert_eq!(
+            display_pg_qualified("Stage", "my posts"),
+            "\"Stage\".\"my posts\""
+        );
+        assert_eq!(display_pg("1st"), "\"1st\"");
+    }
 
     fn parsed(input: &str) -> (Option<String>, String) {
         let name = parse_qualified_name(input).unwrap();

@@ -6,6 +6,7 @@ pub mod ident;
 pub mod mask;
 pub mod numeric;
 pub mod options;
+pub mod plan;
 pub mod sqlgen;
 pub mod temporal;
 pub mod text;

@@ -55,13 +55,41 @@ pub struct KeyRange {
     pub to: Option<KeyBound>,
 }
 
+/// One column of a pull's SELECT: the name, and the type SQL Server converts it to when
+/// the client cannot read the column's own type exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectColumn {
+    pub name: String,
+    /// A T-SQL type to `CAST` to (e.g. `decimal(19,4)` for money, whose TDS value tiberius
+    /// would only give as a float).
+    pub cast_to: Option<&'static str>,
+}
+
+impl SelectColumn {
+    pub fn plain(name: &str) -> SelectColumn {
+        SelectColumn {
+            name: name.to_string(),
+            cast_to: None,
+        }
+    }
+
+    /// `[name]` or `CAST([name] AS type) AS [name]`.
+    pub fn to_tsql(&self) -> String {
+        let quoted = quote_tsql(&self.name);
+        match self.cast_to {
+            Some(cast_to) => format!("CAST({quoted} AS {cast_to}) AS {quoted}"),
+            None => quoted,
+        }
+    }
+}
+
 /// What a pull reads from SQL Server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PullQuery<'a> {
     pub schema: &'a str,
     pub table: &'a str,
-    /// Source column names, computed columns included.
-    pub columns: &'a [String],
+    /// The columns to read, computed columns included.
+    pub columns: &'a [SelectColumn],
     /// Key columns to order by (none: no ORDER BY).
     pub order_by: &'a [String],
     pub range: Option<KeyRange>,
@@ -75,7 +103,7 @@ pub fn tsql_pull_select(query: &PullQuery<'_>) -> Result<String, SqlGenError> {
             detail: "no columns to select".into(),
         });
     }
-    let columns: Vec<String> = query.columns.iter().map(|c| quote_tsql(c)).collect();
+    let columns: Vec<String> = query.columns.iter().map(SelectColumn::to_tsql).collect();
     let mut sql = format!(
         "SELECT {} FROM {}",
         columns.join(", "),
@@ -385,9 +413,17 @@ mod tests {
         }
     }
 
+    fn selects(list: &[&str]) -> Vec<SelectColumn> {
+        list.iter().map(|name| SelectColumn::plain(name)).collect()
+    }
+
     #[test]
     fn pull_select_quotes_every_name() {
-        let columns = names(&["Id", "Title]x", "My Col", "表"]);
+        let mut columns = selects(&["Id", "Title]x", "My Col", "表"]);
+        columns.push(SelectColumn {
+            name: "Pri]ce".into(),
+            cast_to: Some("decimal(19,4)"),
+        });
         let sql = tsql_pull_select(&PullQuery {
             schema: "dbo",
             table: "Posts]; DROP TABLE x; --",
@@ -399,13 +435,14 @@ mod tests {
         .unwrap();
         assert_eq!(
             sql,
-            "SELECT [Id], [Title]]x], [My Col], [表] FROM [dbo].[Posts]]; DROP TABLE x; --]"
+            "SELECT [Id], [Title]]x], [My Col], [表], CAST([Pri]]ce] AS decimal(19,4)) AS [Pri]]ce] \
+             FROM [dbo].[Posts]]; DROP TABLE x; --]"
         );
     }
 
     #[test]
     fn pull_select_with_range_filter_and_order() {
-        let columns = names(&["Id", "Score"]);
+        let columns = selects(&["Id", "Score"]);
         let key = names(&["Id"]);
         let sql = tsql_pull_select(&PullQuery {
             schema: "dbo",

@@ -32,6 +32,34 @@ pub struct SourceColumn {
 }
 
 impl SourceColumn {
+    /// The type as SQL Server writes it: `nvarchar(50)`, `varchar(max)`, `decimal(18,2)`,
+    /// `datetime2(7)`; an alias type as `alias (base)`.
+    pub fn sql_type_text(&self) -> String {
+        let base = self.effective_type();
+        let length = |bytes_per_char: i16| {
+            if self.max_length == -1 {
+                "max".to_string()
+            } else {
+                (self.max_length / bytes_per_char).to_string()
+            }
+        };
+        let text = match base.as_str() {
+            "char" | "varchar" | "binary" | "varbinary" => format!("{base}({})", length(1)),
+            "nchar" | "nvarchar" => format!("{base}({})", length(2)),
+            "decimal" | "numeric" => format!("{base}({},{})", self.precision, self.scale),
+            "time" | "datetime2" | "datetimeoffset" => format!("{base}({})", self.scale),
+            "float" if self.precision > 0 && self.precision != 53 => {
+                format!("float({})", self.precision)
+            }
+            _ => base.clone(),
+        };
+        if self.type_name.eq_ignore_ascii_case(&base) {
+            text
+        } else {
+            format!("{} ({text})", self.type_name)
+        }
+    }
+
     /// The type that decides the mapping: the base system type, or the declared one for CLR
     /// types. Lower case, as `sys.types` spells system types.
     pub fn effective_type(&self) -> String {
@@ -548,6 +576,20 @@ mod tests {
             .unwrap()
             .pg_type
             .to_string()
+    }
+
+    #[test]
+    fn sql_type_text_as_sql_server_writes_it() {
+        let text = |t: &str, len: i16, p: u8, s: u8| column(t, len, p, s).sql_type_text();
+        assert_eq!(text("nvarchar", 100, 0, 0), "nvarchar(50)");
+        assert_eq!(text("varbinary", -1, 0, 0), "varbinary(max)");
+        assert_eq!(text("decimal", 17, 38, 38), "decimal(38,38)");
+        assert_eq!(text("datetime2", 8, 27, 7), "datetime2(7)");
+        assert_eq!(text("float", 8, 53, 0), "float");
+        assert_eq!(text("int", 4, 10, 0), "int");
+        let mut alias = column("Flag", 1, 1, 0);
+        alias.base_type_name = Some("bit".into());
+        assert_eq!(alias.sql_type_text(), "Flag (bit)");
     }
 
     #[test]

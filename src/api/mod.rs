@@ -1,8 +1,10 @@
 //! The SQL surface: thin `#[pg_extern]` functions that convert arguments, call into the
 //! modules, and turn a `PgmigError` into a PostgreSQL ERROR.
 
+mod describe;
 mod fdw;
 mod ping;
+mod pull;
 
 use crate::error::Result;
 

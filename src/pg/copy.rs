@@ -217,17 +217,21 @@ unsafe fn pstrdup(text: &str) -> Result<*mut std::ffi::c_char> {
     Ok(pg_sys::pstrdup(text.as_ptr()))
 }
 
-/// A COPY source fed by a network thread. Binary COPY takes an end of input at a tuple border
-/// as the end of the data, so a thread that died between two rows would silently truncate the
-/// load: the stream is complete only when the thread says `End`, and the row count COPY stored
-/// is checked against the count the thread sent.
+/// A COPY source fed by a network thread, one batch at a time. Binary COPY takes an end of
+/// input at a tuple border as the end of the data, so a thread that died between two rows would
+/// silently truncate the load: a batch is complete only when the thread says `End`, and the row
+/// count COPY stored is checked against the count the thread sent.
 pub struct ChannelSource<'a> {
     task: &'a mut NetworkTask<StreamMessage>,
     current: Vec<u8>,
     position: usize,
-    /// Rows the network thread says it sent, once it has said `End`.
+    /// Rows the network thread says this batch holds, once it has said `End`.
     rows_sent: Option<u64>,
+    last: bool,
     bytes: u64,
+    /// Called with (rows encoded so far in the stream, bytes received in this batch) as data
+    /// arrives.
+    on_data: Option<&'a mut dyn FnMut(u64, u64)>,
 }
 
 impl<'a> ChannelSource<'a> {
@@ -237,16 +241,28 @@ impl<'a> ChannelSource<'a> {
             current: Vec::new(),
             position: 0,
             rows_sent: None,
+            last: false,
             bytes: 0,
+            on_data: None,
         }
     }
 
-    /// Bytes of COPY data received so far.
+    pub fn with_progress(mut self, on_data: &'a mut dyn FnMut(u64, u64)) -> ChannelSource<'a> {
+        self.on_data = Some(on_data);
+        self
+    }
+
+    /// Bytes of COPY data received so far in this batch.
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
 
-    /// Checks, after COPY returned, that every row sent was stored and the stream ended well.
+    /// Whether the batch read was the stream's last.
+    pub fn is_last(&self) -> bool {
+        self.last
+    }
+
+    /// Checks, after COPY returned, that every row sent was stored and the batch ended well.
     pub fn finish(&self, rows_stored: u64) -> Result<()> {
         match self.rows_sent {
             Some(sent) if sent == rows_stored => Ok(()),
@@ -273,14 +289,23 @@ impl CopySource for ChannelSource<'_> {
                 return 0;
             }
             match self.task.recv(&mut super::check_interrupts) {
-                Some(StreamMessage::Data(chunk)) => {
+                Some(StreamMessage::Data { chunk, rows }) => {
                     self.bytes += chunk.len() as u64;
                     self.current = chunk;
                     self.position = 0;
+                    if let Some(on_data) = self.on_data.as_mut() {
+                        on_data(rows, self.bytes);
+                    }
                 }
-                Some(StreamMessage::End { rows }) => self.rows_sent = Some(rows),
+                Some(StreamMessage::End { rows, last }) => {
+                    self.rows_sent = Some(rows);
+                    self.last = last;
+                }
                 // Raised from inside COPY: the statement fails, nothing of it stays.
                 Some(StreamMessage::Failed(error)) => error.report(),
+                Some(StreamMessage::Columns(_)) => {
+                    PgmigError::Internal("column list in the middle of a stream".into()).report()
+                }
                 None => PgmigError::Internal(
                     "the network thread ended without finishing the stream".into(),
                 )

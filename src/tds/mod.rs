@@ -3,12 +3,14 @@
 //! bounded channel (see `thread.rs`). No pgrx in this module except through `crate::error`.
 
 mod connect;
-// Produced by pull_table's network side (issue 4, in progress); the #[pg_test]s produce it now.
-#[allow(dead_code)]
+mod encode;
+mod pull;
 mod stream;
 mod thread;
 
 pub use connect::{connect, ConnectParams};
+pub use encode::ValueError;
+pub use pull::{PullSession, StreamPlan};
 pub use stream::StreamMessage;
 pub use thread::NetworkTask;
 

@@ -109,3 +109,93 @@ pub fn all_text(error: &DbError) -> String {
         error.hint().unwrap_or("")
     )
 }
+
+/// The SQL Server login the test servers accept.
+pub const TDS_USER: &str = "loader";
+pub const TDS_PASSWORD: &str = "Sup3r-secret-pw";
+
+/// Starts an in-process TDS test server seeded with `seed` (T-SQL, batches separated by GO)
+/// and, optionally, generated tables (`"posts=1000,votes=10"`).
+pub fn start_tds(seed: &str, generate: Option<&str>) -> pgmig_tds_server::RunningServer {
+    pgmig_tds_server::Server::start(pgmig_tds_server::ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("loopback address"),
+        user: TDS_USER.into(),
+        password: TDS_PASSWORD.into(),
+        seed_sql: (!seed.trim().is_empty()).then(|| seed.to_string()),
+        generate: generate.map(str::to_string),
+        ..pgmig_tds_server::ServerConfig::default()
+    })
+    .expect("start the TDS test server")
+}
+
+/// `CREATE SERVER name` for `tds` (database `database`) and a user mapping for the current user.
+pub fn add_server(
+    client: &mut Client,
+    name: &str,
+    tds: &pgmig_tds_server::RunningServer,
+    database: &str,
+) {
+    client
+        .batch_execute(&format!(
+            "CREATE SERVER {name} FOREIGN DATA WRAPPER pgmig
+                 OPTIONS (host '127.0.0.1', port '{}', database '{database}',
+                          encrypt 'off', trust_server_certificate 'true');
+             CREATE USER MAPPING FOR CURRENT_USER SERVER {name}
+                 OPTIONS (user '{TDS_USER}', password '{TDS_PASSWORD}');",
+            tds.addr().port()
+        ))
+        .expect("create the pgmig server and user mapping");
+}
+
+/// The first column of every row of `sql`, as text (NULL as "NULL").
+pub fn texts(client: &mut Client, sql: &str) -> Vec<String> {
+    client
+        .query(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|row| {
+            row.get::<_, Option<String>>(0)
+                .unwrap_or_else(|| "NULL".into())
+        })
+        .collect()
+}
+
+/// One bigint of `sql`.
+pub fn count(client: &mut Client, sql: &str) -> i64 {
+    client
+        .query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .get::<_, i64>(0)
+}
+
+/// A session on `db` that collects the NOTICE messages it receives.
+pub fn session_with_notices(
+    db: &TestDb,
+) -> (Client, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = notices.clone();
+    let mut config = config(&db.name, None);
+    config.notice_callback(move |notice| {
+        if let Ok(mut list) = sink.lock() {
+            list.push(notice.message().to_string());
+        }
+    });
+    let client = config.connect(NoTls).expect("open a session");
+    (client, notices)
+}
+
+/// Peak resident memory (VmHWM, kB) of the backend serving `client`; the cluster runs on
+/// this machine.
+pub fn backend_peak_rss_kb(client: &mut Client) -> u64 {
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .expect("pg_backend_pid")
+        .get(0);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .expect("read the backend's /proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc status")
+}

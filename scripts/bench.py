@@ -1,0 +1,225 @@
+#!/usr/bin/env python3
+"""The pull benchmark (DESIGN.md section 7), driven by scripts/bench.sh.
+
+Every method loads the same generated rows into the same table definition, each in a fresh
+psql session, REPEAT times; the median wall time is reported. Methods:
+
+  ceiling        COPY target FROM '<file>' (FORMAT binary, FREEZE) of exactly the same rows,
+                 into a table created in the same transaction (what pgmig append does)
+  append         pgmig.pull_table(mode => 'append') into a missing target
+  truncate       pgmig.pull_table(mode => 'truncate') into the loaded target
+  replace        pgmig.pull_table(mode => 'replace') of the loaded target
+  upsert_empty   pgmig.pull_table(mode => 'upsert') into a missing target
+  upsert_10pct   mode => 'upsert' after 10% of the target's rows were changed
+  upsert_same    mode => 'upsert' with nothing changed
+  tds_fdw        INSERT INTO target SELECT * FROM a tds_fdw foreign table (Debian's tds_fdw)
+
+The peak RSS (VmHWM) of each method's backend is read from /proc/self/status inside the same
+session. pgmig append runs again at ROWS/10 to show that memory does not grow with the table.
+Writes results.json, results.csv and rows_per_sec.svg under the results folder and prints a
+table. No method is asserted: the numbers are for reading.
+"""
+
+import csv
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+DSN = os.environ["BENCH_DSN"]
+TDS_PORT = os.environ["BENCH_TDS_PORT"]
+TDS_USER = os.environ["BENCH_TDS_USER"]
+TDS_PASSWORD = os.environ["BENCH_TDS_PASSWORD"]
+ROWS = int(os.environ.get("ROWS", "100000"))
+REPEAT = int(os.environ.get("REPEAT", "3"))
+TABLES = [t.strip() for t in os.environ.get("TABLE", "votes,posts").split(",") if t.strip()]
+RESULTS = os.environ.get("RESULTS", "bench/results")
+FILES = os.environ.get("BENCH_FILES", "/tmp/pgmig-bench-files")
+SOURCE = {"posts": "dbo.Posts", "votes": "dbo.Votes"}
+DATABASE = "StackOverflow2010"
+
+
+def psql(sql, database="bench"):
+    """Runs sql in a fresh session; returns (seconds, stdout)."""
+    started = time.monotonic()
+    done = subprocess.run(
+        ["psql", DSN.replace("dbname=postgres", f"dbname={database}"), "-X", "-q", "-At",
+         "-v", "ON_ERROR_STOP=1", "-c", sql],
+        capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    if done.returncode != 0:
+        sys.exit(f"psql failed on:\n{sql}\n{done.stderr}")
+    return seconds, done.stdout
+
+
+PEAK_RSS = "SELECT pg_catalog.pg_read_file('/proc/self/status')"
+
+
+def timed_with_rss(statement, prepare=None):
+    """Runs prepare (untimed), then statement and the backend's VmHWM in one session; the
+    time is that of the session minus a baseline of an empty session."""
+    if prepare:
+        psql(prepare)
+    seconds, out = psql(f"{statement};\n{PEAK_RSS}")
+    rss = next((int(line.split()[1]) for line in out.splitlines() if line.startswith("VmHWM:")), 0)
+    return max(seconds - BASELINE, 1e-6), rss
+
+
+def measure(name, table, statement, prepare=None, per_run_prepare=True):
+    runs = []
+    for i in range(REPEAT):
+        runs.append(timed_with_rss(statement, prepare if (per_run_prepare or i == 0) else None))
+    seconds = statistics.median(r[0] for r in runs)
+    rss = max(r[1] for r in runs)
+    row = {"table": table, "method": name, "rows": ROWS, "seconds": round(seconds, 4),
+           "rows_per_sec": round(ROWS / seconds), "mb_per_sec": round(DATA_MB[table] / seconds, 1),
+           "peak_rss_kb": rss, "runs": [round(r[0], 4) for r in runs]}
+    print(f"  {table:6} {name:13} {seconds:8.3f} s {row['rows_per_sec']:>10} rows/s "
+          f"{row['mb_per_sec']:>8} MB/s  peak RSS {rss / 1024:7.1f} MB", flush=True)
+    return row
+
+
+def main():
+    global BASELINE, DATA_MB
+    psql("DROP DATABASE IF EXISTS bench", "postgres")
+    psql("CREATE DATABASE bench", "postgres")
+    BASELINE = statistics.median(psql("SELECT 1")[0] for _ in range(5))
+    psql(f"""
+        CREATE EXTENSION pgmig;
+        CREATE SERVER src FOREIGN DATA WRAPPER pgmig OPTIONS (host '127.0.0.1', port '{TDS_PORT}',
+            database '{DATABASE}', encrypt 'off', trust_server_certificate 'true');
+        CREATE USER MAPPING FOR CURRENT_USER SERVER src
+            OPTIONS (user '{TDS_USER}', password '{TDS_PASSWORD}');
+        CREATE EXTENSION tds_fdw;
+        CREATE SERVER peer FOREIGN DATA WRAPPER tds_fdw OPTIONS (servername '127.0.0.1',
+            port '{TDS_PORT}', database '{DATABASE}', tds_version '7.4');
+        CREATE USER MAPPING FOR CURRENT_USER SERVER peer
+            OPTIONS (username '{TDS_USER}', password '{TDS_PASSWORD}');
+        ALTER DATABASE bench SET pgmig.progress_interval = 0;""")
+    os.makedirs(FILES, exist_ok=True)
+    os.chmod(FILES, 0o777)
+    DATA_MB = {}
+    results = []
+    for table in TABLES:
+        source = SOURCE[table]
+        print(f"{source}: {ROWS} rows", flush=True)
+        # The reference table (pgmig's own mapping) and the binary file of exactly its rows.
+        psql(f"SELECT * FROM pgmig.pull_table('{source}', target => 'ref_{table}')")
+        path = f"{FILES}/{table}.bin"
+        psql(f"COPY ref_{table} TO '{path}' (FORMAT binary)")
+        DATA_MB[table] = os.path.getsize(path) / 1e6
+        like = f"(LIKE ref_{table} INCLUDING ALL)"
+        t = f"t_{table}"
+        drop = f"DROP TABLE IF EXISTS {t}"
+        results.append(measure("ceiling", table,
+            f"BEGIN; CREATE TABLE {t} {like}; COPY {t} FROM '{path}' (FORMAT binary, FREEZE); COMMIT",
+            drop))
+        pull = f"SELECT * FROM pgmig.pull_table('{source}', target => '{t}'"
+        results.append(measure("append", table, pull + ")", drop))
+        results.append(measure("truncate", table, pull + ", mode => 'truncate')"))
+        results.append(measure("replace", table, pull + ", mode => 'replace')"))
+        results.append(measure("upsert_empty", table, pull + ", mode => 'upsert')", drop))
+        change = (f"UPDATE {t} SET creationdate = creationdate + interval '1 second' "
+                  f"WHERE id % 10 = 0; VACUUM {t}")
+        results.append(measure("upsert_10pct", table, pull + ", mode => 'upsert')", change))
+        results.append(measure("upsert_same", table, pull + ", mode => 'upsert')", f"VACUUM {t}"))
+        # The peer: tds_fdw, same rows into the same table definition.
+        _, columns = psql(
+            "SELECT string_agg(format('%I %s OPTIONS (column_name %L)', attname, "
+            "format_type(atttypid, atttypmod), src), ', ' ORDER BY attnum) FROM ("
+            f"SELECT a.*, d.column_name AS src FROM pg_attribute a JOIN pgmig.describe('{source}') d "
+            "ON d.pg_column = a.attname "
+            f"WHERE attrelid = 'ref_{table}'::regclass AND attnum > 0 AND NOT attisdropped) x")
+        psql(f"DROP FOREIGN TABLE IF EXISTS f_{table}; CREATE FOREIGN TABLE f_{table} "
+             f"({columns.strip()}) SERVER peer OPTIONS (table_name '{source}')")
+        results.append(measure("tds_fdw", table,
+            f"BEGIN; CREATE TABLE {t} {like}; INSERT INTO {t} SELECT * FROM f_{table}; COMMIT",
+            drop))
+        # Memory at a tenth of the rows (same table, same session shape).
+        small = max(ROWS // 10, 1)
+        seconds, rss = timed_with_rss(
+            f"SELECT * FROM pgmig.pull_table('{source}', target => '{t}', filter => 'Id <= {small}')",
+            drop)
+        results.append({"table": table, "method": "append_tenth", "rows": small,
+                        "seconds": round(seconds, 4), "rows_per_sec": round(small / seconds),
+                        "mb_per_sec": None, "peak_rss_kb": rss, "runs": [round(seconds, 4)]})
+        print(f"  {table:6} append at {small} rows: peak RSS {rss / 1024:.1f} MB", flush=True)
+        psql(drop)
+        os.remove(path)
+    report(results)
+
+
+def ratio(results, table, a, b):
+    by = {(r["table"], r["method"]): r for r in results}
+    if (table, a) in by and (table, b) in by:
+        return round(by[(table, a)]["rows_per_sec"] / by[(table, b)]["rows_per_sec"], 3)
+    return None
+
+
+def report(results):
+    os.makedirs(RESULTS, exist_ok=True)
+    by = {(r["table"], r["method"]): r for r in results}
+    summary = {}
+    for table in TABLES:
+        small = by.get((table, "append_tenth"), {}).get("peak_rss_kb")
+        large = by.get((table, "append"), {}).get("peak_rss_kb")
+        summary[table] = {
+            "append/ceiling": ratio(results, table, "append", "ceiling"),
+            "append/tds_fdw": ratio(results, table, "append", "tds_fdw"),
+            "upsert_10pct/append": ratio(results, table, "upsert_10pct", "append"),
+            "upsert_same/append": ratio(results, table, "upsert_same", "append"),
+            "peak_rss_growth": round(large / small, 3) if small and large else None,
+        }
+    meta = {"rows": ROWS, "repeat": REPEAT, "cores": os.cpu_count(),
+            "date": time.strftime("%Y-%m-%d %H:%M:%S"), "data_mb": DATA_MB}
+    with open(f"{RESULTS}/results.json", "w") as f:
+        json.dump({"meta": meta, "results": results, "ratios": summary}, f, indent=2)
+    with open(f"{RESULTS}/results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["table", "method", "rows", "seconds", "rows_per_sec", "mb_per_sec", "peak_rss_kb"])
+        for r in results:
+            w.writerow([r["table"], r["method"], r["rows"], r["seconds"], r["rows_per_sec"],
+                        r["mb_per_sec"], r["peak_rss_kb"]])
+    write_svg(results, f"{RESULTS}/rows_per_sec.svg")
+    print(f"\nratios ({ROWS} rows, {os.cpu_count()} cores, median of {REPEAT}):")
+    targets = {"append/ceiling": 0.85, "append/tds_fdw": 10, "upsert_10pct/append": 0.6,
+               "upsert_same/append": 1.5}
+    for table, ratios in summary.items():
+        for name, value in ratios.items():
+            target = targets.get(name)
+            verdict = ""
+            if target is not None and value is not None:
+                verdict = "meets" if value >= target else "below"
+                verdict = f"(target >= {target}: {verdict})"
+            elif name == "peak_rss_growth" and value is not None:
+                verdict = f"(target <= 1.10: {'meets' if value <= 1.10 else 'above'})"
+            print(f"  {table:6} {name:20} {value} {verdict}")
+    print(f"\nwritten: {RESULTS}/results.json, results.csv, rows_per_sec.svg")
+
+
+def write_svg(results, path):
+    rows = [r for r in results if r["method"] != "append_tenth"]
+    bar_h, gap, left, width = 18, 6, 170, 560
+    top = max((r["rows_per_sec"] for r in rows), default=1)
+    height = len(rows) * (bar_h + gap) + 40
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 120}" height="{height}" '
+             'font-family="sans-serif" font-size="12">',
+             f'<text x="10" y="16" font-weight="bold">rows/s per method ({ROWS} rows, '
+             f'{os.cpu_count()} cores, median of {REPEAT})</text>']
+    colors = {"ceiling": "#888", "tds_fdw": "#c55"}
+    for i, r in enumerate(rows):
+        y = 30 + i * (bar_h + gap)
+        w = max(1, int(width * r["rows_per_sec"] / top))
+        color = colors.get(r["method"], "#3a7")
+        parts.append(f'<text x="10" y="{y + 13}">{r["table"]} {r["method"]}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{w}" height="{bar_h}" fill="{color}"/>')
+        parts.append(f'<text x="{left + w + 5}" y="{y + 13}">{r["rows_per_sec"]:,}</text>')
+    parts.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(parts))
+
+
+if __name__ == "__main__":
+    main()

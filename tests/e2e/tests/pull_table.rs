@@ -1,0 +1,778 @@
+//! `pgmig.pull_table` and `pgmig.describe` against the TDS test server, as a user calls them:
+//! every type with edge values compared value by value, every mode and its reruns, the errors
+//! that must come before any row moves, faults mid-stream, cancel, and the run log.
+
+use pgmig_e2e::{add_server, all_text, count, expect_error, start_tds, texts, TestDb};
+use pgmig_tds_server::faults::Fault;
+use postgres::error::SqlState;
+
+/// A source database with one table of every type: a row of minimums, one of maximums and
+/// other edge values, and one of NULLs.
+const TYPES_SEED: &str = "
+CREATE DATABASE shop
+GO
+USE shop
+GO
+CREATE TABLE dbo.AllTypes (
+    Id int NOT NULL PRIMARY KEY,
+    C_bit bit NULL,
+    C_tinyint tinyint NULL,
+    C_smallint smallint NULL,
+    C_int int NULL,
+    C_bigint bigint NULL,
+    C_dec38_38 decimal(38,38) NULL,
+    C_dec38_0 decimal(38,0) NULL,
+    C_num18_4 numeric(18,4) NULL,
+    C_money money NULL,
+    C_smallmoney smallmoney NULL,
+    C_real real NULL,
+    C_float float NULL,
+    C_date date NULL,
+    C_time7 time(7) NULL,
+    C_time0 time(0) NULL,
+    C_smalldatetime smalldatetime NULL,
+    C_datetime datetime NULL,
+    C_datetime2_7 datetime2(7) NULL,
+    C_datetime2_3 datetime2(3) NULL,
+    C_dto datetimeoffset(7) NULL,
+    C_char char(5) NULL,
+    C_varchar varchar(20) NULL,
+    C_varchar_max varchar(max) NULL,
+    C_nchar nchar(3) NULL,
+    C_nvarchar nvarchar(20) NULL,
+    C_nvarchar_max nvarchar(max) NULL,
+    C_text text NULL,
+    C_ntext ntext NULL,
+    C_binary binary(4) NULL,
+    C_varbinary varbinary(10) NULL,
+    C_varbinary_max varbinary(max) NULL,
+    C_image image NULL,
+    C_guid uniqueidentifier NULL,
+    C_xml xml NULL
+)
+GO
+INSERT INTO dbo.AllTypes VALUES (1, 0, 0, -32768, -2147483648, -9223372036854775808,
+    -0.99999999999999999999999999999999999999, -99999999999999999999999999999999999999,
+    -99999999999999.9999, -922337203685477.5808, -214748.3648, -3.40E+38, -1.79E+308,
+    '0001-01-01', '00:00:00', '00:00:00', '1900-01-01 00:00', '1753-01-01 00:00:00.000',
+    '0001-01-01 00:00:00', '0001-01-01 00:00:00', '0001-01-01 00:00:00 +14:00',
+    'ab', '', '', N'日本', N'', N'', 'legacy', N'Ωmega', 0x00000000, 0x, 0x, 0x00,
+    '00000000-0000-0000-0000-000000000000', '<a/>')
+INSERT INTO dbo.AllTypes VALUES (2, 1, 255, 32767, 2147483647, 9223372036854775807,
+    0.12345678901234567890123456789012345678, 99999999999999999999999999999999999999,
+    99999999999999.9999, 922337203685477.5807, 214748.3647, 3.40E+38, 1.79E+308,
+    '9999-12-31', '23:59:59.9999999', '23:59:59', '2079-06-06 23:59', '9999-12-31 23:59:59.997',
+    '9999-12-31 23:59:59.9999994', '2024-02-29 12:34:56.789', '9999-12-31 09:59:59.9999990 -14:00',
+    'abcde', 'héllo wörld', REPLICATE('x', 9000), N'日本語', N'😀 non-BMP', REPLICATE(N'é', 5000),
+    'text', N'ntext', 0x01020304, 0xDEADBEEF, 0x0102, 0xFF,
+    '6F9619FF-8B86-D011-B42D-00C04FC964FF', '<r><c k=\"v\">1 &amp; 2</c></r>')
+INSERT INTO dbo.AllTypes (Id) VALUES (3)
+INSERT INTO dbo.AllTypes (Id, C_datetime, C_time7, C_datetime2_7) VALUES
+    (4, '2024-01-01 12:00:00.003', '12:34:56.1234567', '2024-01-01 00:00:00.0000005')
+GO
+";
+
+fn setup(test: &str, seed: &str) -> (TestDb, pgmig_tds_server::RunningServer) {
+    let tds = start_tds(seed, None);
+    let mut db = TestDb::new(test);
+    add_server(&mut db.client, "src", &tds, "shop");
+    db.client
+        .batch_execute("SET TIME ZONE 'UTC'; SET pgmig.progress_interval = 0;")
+        .unwrap();
+    (db, tds)
+}
+
+/// Column `column` of table `table` ordered by id, as PostgreSQL prints it.
+fn column_texts(db: &mut TestDb, table: &str, column: &str) -> Vec<String> {
+    texts(
+        &mut db.client,
+        &format!("SELECT {column}::text FROM {table} ORDER BY id"),
+    )
+}
+
+#[test]
+fn every_type_arrives_exact() {
+    let (mut db, _tds) = setup("pull_types", TYPES_SEED);
+    let row = db
+        .client
+        .query_one(
+            "SELECT run_id, source, target, mode, rows_read, rows_written, rows_unchanged, bytes
+             FROM pgmig.pull_table('dbo.AllTypes')",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, String>(1), "dbo.AllTypes");
+    assert_eq!(row.get::<_, String>(2), "public.alltypes");
+    assert_eq!(row.get::<_, String>(3), "append");
+    assert_eq!(row.get::<_, i64>(4), 4);
+    assert_eq!(row.get::<_, i64>(5), 4);
+    assert_eq!(row.get::<_, i64>(6), 0);
+    assert!(row.get::<_, i64>(7) > 9000);
+
+    // The created table: mapped types, NOT NULL and the primary key.
+    let types = texts(
+        &mut db.client,
+        "SELECT attname || ' ' || format_type(atttypid, atttypmod) || CASE WHEN attnotnull THEN ' not null' ELSE '' END
+         FROM pg_attribute WHERE attrelid = 'alltypes'::regclass AND attnum > 0 ORDER BY attnum",
+    );
+    let expected_types = [
+        "id integer not null",
+        "c_bit boolean",
+        "c_tinyint smallint",
+        "c_smallint smallint",
+        "c_int integer",
+        "c_bigint bigint",
+        "c_dec38_38 numeric(38,38)",
+        "c_dec38_0 numeric(38,0)",
+        "c_num18_4 numeric(18,4)",
+        "c_money numeric(19,4)",
+        "c_smallmoney numeric(10,4)",
+        "c_real real",
+        "c_float double precision",
+        "c_date date",
+        "c_time7 time(6) without time zone",
+        "c_time0 time(0) without time zone",
+        "c_smalldatetime timestamp(0) without time zone",
+        "c_datetime timestamp(3) without time zone",
+        "c_datetime2_7 timestamp(6) without time zone",
+        "c_datetime2_3 timestamp(3) without time zone",
+        "c_dto timestamp(6) with time zone",
+        "c_char character(5)",
+        "c_varchar character varying(20)",
+        "c_varchar_max text",
+        "c_nchar character(3)",
+        "c_nvarchar character varying(20)",
+        "c_nvarchar_max text",
+        "c_text text",
+        "c_ntext text",
+        "c_binary bytea",
+        "c_varbinary bytea",
+        "c_varbinary_max bytea",
+        "c_image bytea",
+        "c_guid uuid",
+        "c_xml xml",
+    ];
+    assert_eq!(types, expected_types);
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'alltypes'::regclass"
+        ),
+        ["PRIMARY KEY (id)"]
+    );
+
+    let t = "alltypes";
+    let mut check = |column: &str, expected: [&str; 4]| {
+        assert_eq!(
+            column_texts(&mut db, t, column),
+            expected,
+            "column {column}"
+        );
+    };
+    check("c_bit", ["false", "true", "NULL", "NULL"]);
+    check("c_tinyint", ["0", "255", "NULL", "NULL"]);
+    check("c_smallint", ["-32768", "32767", "NULL", "NULL"]);
+    check("c_int", ["-2147483648", "2147483647", "NULL", "NULL"]);
+    check(
+        "c_bigint",
+        [
+            "-9223372036854775808",
+            "9223372036854775807",
+            "NULL",
+            "NULL",
+        ],
+    );
+    check(
+        "c_dec38_38",
+        [
+            "-0.99999999999999999999999999999999999999",
+            "0.12345678901234567890123456789012345678",
+            "NULL",
+            "NULL",
+        ],
+    );
+    check(
+        "c_dec38_0",
+        [
+            "-99999999999999999999999999999999999999",
+            "99999999999999999999999999999999999999",
+            "NULL",
+            "NULL",
+        ],
+    );
+    check(
+        "c_num18_4",
+        [
+            "-99999999999999.9999",
+            "99999999999999.9999",
+            "NULL",
+            "NULL",
+        ],
+    );
+    check(
+        "c_money",
+        [
+            "-922337203685477.5808",
+            "922337203685477.5807",
+            "NULL",
+            "NULL",
+        ],
+    );
+    check(
+        "c_smallmoney",
+        ["-214748.3648", "214748.3647", "NULL", "NULL"],
+    );
+    check("c_real", ["-3.4e+38", "3.4e+38", "NULL", "NULL"]);
+    check("c_float", ["-1.79e+308", "1.79e+308", "NULL", "NULL"]);
+    check("c_date", ["0001-01-01", "9999-12-31", "NULL", "NULL"]);
+    // time(7) keeps 100 ns, PostgreSQL microseconds: rounded half up; the last tick of the day
+    // becomes 24:00:00, a valid PostgreSQL time.
+    check(
+        "c_time7",
+        ["00:00:00", "24:00:00", "NULL", "12:34:56.123457"],
+    );
+    check("c_time0", ["00:00:00", "23:59:59", "NULL", "NULL"]);
+    check(
+        "c_smalldatetime",
+        ["1900-01-01 00:00:00", "2079-06-06 23:59:00", "NULL", "NULL"],
+    );
+    // datetime's 1/300 s ticks become the millisecond SQL Server shows.
+    check(
+        "c_datetime",
+        [
+            "1753-01-01 00:00:00",
+            "9999-12-31 23:59:59.997",
+            "NULL",
+            "2024-01-01 12:00:00.003",
+        ],
+    );
+    check(
+        "c_datetime2_7",
+        [
+            "0001-01-01 00:00:00",
+            "9999-12-31 23:59:59.999999",
+            "NULL",
+            "2024-01-01 00:00:00.000001",
+        ],
+    );
+    check(
+        "c_datetime2_3",
+        [
+            "0001-01-01 00:00:00",
+            "2024-02-29 12:34:56.789",
+            "NULL",
+            "NULL",
+        ],
+    );
+    // The instant is kept: +14:00 local midnight is 10:00 UTC the day before.
+    check(
+        "c_dto",
+        [
+            "0000-12-31 10:00:00+00 BC",
+            "9999-12-31 23:59:59.999999+00",
+            "NULL",
+            "NULL",
+        ],
+    );
+    check("c_char", ["ab   ", "abcde", "NULL", "NULL"]);
+    check("c_varchar", ["", "héllo wörld", "NULL", "NULL"]);
+    check("c_nchar", ["日本 ", "日本語", "NULL", "NULL"]);
+    check("c_nvarchar", ["", "😀 non-BMP", "NULL", "NULL"]);
+    check("c_text", ["legacy", "text", "NULL", "NULL"]);
+    check("c_ntext", ["Ωmega", "ntext", "NULL", "NULL"]);
+    check("c_binary", ["\\x00000000", "\\x01020304", "NULL", "NULL"]);
+    check("c_varbinary", ["\\x", "\\xdeadbeef", "NULL", "NULL"]);
+    check("c_varbinary_max", ["\\x", "\\x0102", "NULL", "NULL"]);
+    check("c_image", ["\\x00", "\\xff", "NULL", "NULL"]);
+    check(
+        "c_guid",
+        [
+            "00000000-0000-0000-0000-000000000000",
+            "6f9619ff-8b86-d011-b42d-00c04fc964ff",
+            "NULL",
+            "NULL",
+        ],
+    );
+    check(
+        "c_xml",
+        ["<a/>", "<r><c k=\"v\">1 &amp; 2</c></r>", "NULL", "NULL"],
+    );
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT length(c_varchar_max)::text || '/' || length(c_nvarchar_max)::text
+             FROM alltypes WHERE id = 2"
+        ),
+        ["9000/5000"]
+    );
+}
+
+const POSTS_SEED: &str = "
+CREATE DATABASE shop
+GO
+USE shop
+GO
+CREATE TABLE dbo.Posts (
+    Id int IDENTITY(1,1) NOT NULL PRIMARY KEY,
+    Title nvarchar(100) NOT NULL,
+    Score int NULL,
+    Created datetime2(3) NOT NULL
+)
+GO
+SET IDENTITY_INSERT dbo.Posts ON
+INSERT INTO dbo.Posts (Id, Title, Score, Created) VALUES
+    (1, N'first', 10, '2024-01-01 10:00:00.123'),
+    (2, N'second', NULL, '2024-01-02 10:00:00'),
+    (3, N'third', 30, '2024-01-03 10:00:00'),
+    (5, N'fifth', 50, '2024-01-05 10:00:00'),
+    (8, N'eighth', -1, '2024-01-08 10:00:00')
+SET IDENTITY_INSERT dbo.Posts OFF
+GO
+CREATE TABLE dbo.NoKey (A int NULL, B nvarchar(10) NULL)
+GO
+INSERT INTO dbo.NoKey VALUES (1, N'x'), (2, N'y')
+GO
+CREATE TABLE dbo.Nul (Id int NOT NULL PRIMARY KEY, T nvarchar(10) NULL)
+GO
+INSERT INTO dbo.Nul VALUES (1, N'ok'), (7, N'a' + NCHAR(0) + N'b')
+GO
+";
+
+fn pull(db: &mut TestDb, args: &str) -> (i64, i64, i64) {
+    let row = db
+        .client
+        .query_one(
+            &format!(
+                "SELECT rows_read, rows_written, rows_unchanged FROM pgmig.pull_table({args})"
+            ),
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("pull_table({args}): {e:?}"));
+    (row.get(0), row.get(1), row.get(2))
+}
+
+#[test]
+fn append_creates_then_a_second_append_fails_whole() {
+    let (mut db, _tds) = setup("pull_append", POSTS_SEED);
+    assert_eq!(pull(&mut db, "'dbo.Posts', batch_rows => 2"), (5, 5, 0));
+    assert_eq!(
+        texts(&mut db.client, "SELECT title FROM posts ORDER BY id"),
+        ["first", "second", "third", "fifth", "eighth"]
+    );
+    // Identity: GENERATED BY DEFAULT, sequence past the largest id loaded.
+    db.client
+        .batch_execute("INSERT INTO posts (title, created) VALUES ('new', now())")
+        .unwrap();
+    assert_eq!(
+        count(&mut db.client, "SELECT max(id)::bigint FROM posts"),
+        9
+    );
+    db.client
+        .batch_execute("DELETE FROM posts WHERE id = 9")
+        .unwrap();
+    // Again: the primary key refuses the first batch; nothing of the run stays.
+    let error = expect_error(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', batch_rows => 2)",
+        &SqlState::UNIQUE_VIOLATION,
+    );
+    assert!(
+        all_text(&error).contains("posts_pkey"),
+        "{}",
+        all_text(&error)
+    );
+    assert_eq!(count(&mut db.client, "SELECT count(*) FROM posts"), 5);
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT concat_ws(' ', status, rows_read, coalesce(sqlstate, '-'), transaction)
+             FROM pgmig.runs ORDER BY run_id",
+        ),
+        ["ok 5 - committed", "failed 0 23505 aborted"]
+    );
+}
+
+#[test]
+fn truncate_and_named_target_with_columns_and_filter() {
+    let (mut db, _tds) = setup("pull_truncate", POSTS_SEED);
+    db.client
+        .batch_execute(
+            "CREATE SCHEMA stage;
+             CREATE TABLE stage.top_posts (id bigint PRIMARY KEY, title text, extra int DEFAULT 7);
+             INSERT INTO stage.top_posts VALUES (100, 'old', 1);",
+        )
+        .unwrap();
+    let args = "'dbo.Posts', target => 'stage.top_posts', mode => 'truncate', \
+                columns => ARRAY['Id', 'title'], filter => 'Score >= 10'";
+    assert_eq!(pull(&mut db, args), (3, 3, 0));
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT id || ':' || title || ':' || extra FROM stage.top_posts ORDER BY id"
+        ),
+        ["1:first:7", "3:third:7", "5:fifth:7"]
+    );
+}
+
+#[test]
+fn upsert_twice_writes_nothing_the_second_time() {
+    let (mut db, _tds) = setup("pull_upsert", POSTS_SEED);
+    assert_eq!(pull(&mut db, "'dbo.Posts', mode => 'upsert'"), (5, 5, 0));
+    let xmins = texts(&mut db.client, "SELECT xmin::text FROM posts ORDER BY id");
+    assert_eq!(
+        pull(&mut db, "'dbo.Posts', mode => 'upsert', batch_rows => 2"),
+        (5, 0, 5)
+    );
+    assert_eq!(
+        texts(&mut db.client, "SELECT xmin::text FROM posts ORDER BY id"),
+        xmins,
+        "identical rows must get no new row version"
+    );
+    // Changed and missing rows in the target are put back; a target-only row stays.
+    db.client
+        .batch_execute(
+            "UPDATE posts SET title = 'changed' WHERE id = 3;
+             UPDATE posts SET score = NULL WHERE id = 1;
+             DELETE FROM posts WHERE id = 8;
+             INSERT INTO posts (id, title, created) VALUES (50, 'mine', now());",
+        )
+        .unwrap();
+    assert_eq!(pull(&mut db, "'dbo.Posts', mode => 'upsert'"), (5, 3, 2));
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT id || ':' || title || ':' || coalesce(score::text, '-') FROM posts ORDER BY id"
+        ),
+        [
+            "1:first:10",
+            "2:second:-",
+            "3:third:30",
+            "5:fifth:50",
+            "8:eighth:-1",
+            "50:mine:-"
+        ]
+    );
+}
+
+#[test]
+fn replace_swaps_in_a_fresh_table_keeping_privileges_and_comments() {
+    let (mut db, tds) = setup("pull_replace", POSTS_SEED);
+    assert_eq!(pull(&mut db, "'dbo.Posts'"), (5, 5, 0));
+    db.client
+        .batch_execute(
+            "CREATE ROLE pgmig_e2e_reader NOLOGIN;
+             GRANT SELECT ON posts TO pgmig_e2e_reader;
+             COMMENT ON TABLE posts IS 'from SQL Server';
+             COMMENT ON COLUMN posts.title IS 'the title';
+             DELETE FROM posts WHERE id > 2;",
+        )
+        .unwrap();
+    // A failure midway leaves the old table as it was.
+    tds.faults().set(Fault::DropAfterRows { rows: 3 });
+    expect_error(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', mode => 'replace', batch_rows => 1)",
+        &SqlState::CONNECTION_FAILURE,
+    );
+    tds.faults().clear();
+    assert_eq!(count(&mut db.client, "SELECT count(*) FROM posts"), 2);
+
+    assert_eq!(pull(&mut db, "'dbo.Posts', mode => 'replace'"), (5, 5, 0));
+    assert_eq!(count(&mut db.client, "SELECT count(*) FROM posts"), 5);
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT obj_description('posts'::regclass, 'pg_class') || '/' || col_description('posts'::regclass, 2)"
+        ),
+        ["from SQL Server/the title"]
+    );
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT has_table_privilege('pgmig_e2e_reader', 'posts', 'SELECT')::text"
+        ),
+        ["true"]
+    );
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT conname::text FROM pg_constraint WHERE conrelid = 'posts'::regclass"
+        ),
+        ["posts_pkey"]
+    );
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT pg_get_serial_sequence('posts', 'id')"
+        ),
+        ["public.posts_id_seq"]
+    );
+    // A view on the target: replace refuses before any row moves and says to use truncate.
+    db.client
+        .batch_execute("CREATE VIEW recent AS SELECT id FROM posts")
+        .unwrap();
+    let error = expect_error(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', mode => 'replace')",
+        &SqlState::DEPENDENT_OBJECTS_STILL_EXIST,
+    );
+    assert!(
+        all_text(&error).contains("view recent"),
+        "{}",
+        all_text(&error)
+    );
+    assert!(all_text(&error).contains("truncate"));
+    db.client.batch_execute("DROP ROLE pgmig_e2e_reader").ok();
+}
+
+#[test]
+fn errors_before_any_row_moves() {
+    let (mut db, _tds) = setup("pull_errors", POSTS_SEED);
+    fn fails_with(client: &mut postgres::Client, sql: &str, state: &SqlState, needle: &str) {
+        let error = expect_error(client, sql, state);
+        assert!(
+            all_text(&error).contains(needle),
+            "{sql}: {needle:?} not in {}",
+            all_text(&error)
+        );
+    }
+    fails_with(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', server => 'nope')",
+        &SqlState::UNDEFINED_OBJECT,
+        "nope",
+    );
+    fails_with(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Nope')",
+        &SqlState::UNDEFINED_TABLE,
+        "\"dbo.Nope\" does not exist on server \"src\"",
+    );
+    fails_with(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', columns => ARRAY['Id', 'Nope'])",
+        &SqlState::UNDEFINED_COLUMN,
+        "Id, Title, Score, Created",
+    );
+    fails_with(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', key => ARRAY['Nope'], mode => 'upsert')",
+        &SqlState::UNDEFINED_COLUMN,
+        "Nope",
+    );
+    fails_with(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.NoKey', mode => 'upsert')",
+        &SqlState::INVALID_COLUMN_REFERENCE,
+        "key =>",
+    );
+    fails_with(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', mode => 'merge')",
+        &SqlState::INVALID_PARAMETER_VALUE,
+        "append, truncate, replace, upsert",
+    );
+    fails_with(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', batch_rows => 0)",
+        &SqlState::INVALID_PARAMETER_VALUE,
+        "batch_rows",
+    );
+    fails_with(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', filter => '1=1) OR (1=1')",
+        &SqlState::INVALID_PARAMETER_VALUE,
+        "filter",
+    );
+    db.client
+        .batch_execute("CREATE TABLE posts (id smallint, title varchar(5), score text)")
+        .unwrap();
+    fails_with(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts')",
+        &SqlState::DATATYPE_MISMATCH,
+        "\"created\": the target table has no such column",
+    );
+    db.client.batch_execute("DROP TABLE posts").unwrap();
+    db.client
+        .batch_execute("CREATE TABLE posts (id int, title text, score int, created timestamp)")
+        .unwrap();
+    fails_with(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', mode => 'upsert')",
+        &SqlState::INVALID_COLUMN_REFERENCE,
+        "no primary key or unique index on (id)",
+    );
+    // A role without INSERT on the target, and one without USAGE on the server.
+    db.client
+        .batch_execute(
+            "CREATE ROLE pgmig_e2e_weak LOGIN;
+             GRANT USAGE ON FOREIGN SERVER src TO pgmig_e2e_weak;
+             CREATE USER MAPPING FOR pgmig_e2e_weak SERVER src
+                 OPTIONS (user 'loader', password 'Sup3r-secret-pw');
+             GRANT SELECT ON posts TO pgmig_e2e_weak;
+             CREATE ROLE pgmig_e2e_none LOGIN;",
+        )
+        .unwrap();
+    let mut weak = db.session(Some("pgmig_e2e_weak"));
+    expect_error(
+        &mut weak,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', target => 'public.posts')",
+        &SqlState::INSUFFICIENT_PRIVILEGE,
+    );
+    let mut none = db.session(Some("pgmig_e2e_none"));
+    let error = expect_error(
+        &mut none,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', server => 'src')",
+        &SqlState::INSUFFICIENT_PRIVILEGE,
+    );
+    assert!(all_text(&error).contains("foreign server src"));
+    assert_eq!(count(&mut db.client, "SELECT count(*) FROM posts"), 0);
+    drop(weak);
+    drop(none);
+    db.client
+        .batch_execute(
+            "DROP USER MAPPING FOR pgmig_e2e_weak SERVER src;
+             DROP OWNED BY pgmig_e2e_weak; DROP ROLE pgmig_e2e_weak; DROP ROLE pgmig_e2e_none;",
+        )
+        .ok();
+}
+
+#[test]
+fn default_server_and_identifier_policy() {
+    let (mut db, tds) = setup("pull_defaults", POSTS_SEED);
+    add_server(&mut db.client, "other", &tds, "shop");
+    let error = expect_error(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('Posts')",
+        &SqlState::UNDEFINED_OBJECT,
+    );
+    assert!(
+        all_text(&error).contains("other, src"),
+        "{}",
+        all_text(&error)
+    );
+    db.client
+        .batch_execute(
+            "SET pgmig.server = 'other'; SET pgmig.identifier_case = 'preserve';
+             CREATE SCHEMA landing; SET pgmig.target_schema = 'landing';",
+        )
+        .unwrap();
+    assert_eq!(pull(&mut db, "'Posts'"), (5, 5, 0));
+    assert_eq!(
+        count(
+            &mut db.client,
+            "SELECT count(\"Id\") FROM landing.\"Posts\""
+        ),
+        5
+    );
+}
+
+#[test]
+fn describe_shows_types_keys_and_the_create_table() {
+    let (mut db, _tds) = setup("pull_describe", POSTS_SEED);
+    let rows = texts(
+        &mut db.client,
+        "SELECT concat_ws(' ', column_name, sql_server_type, nullable, identity, key_position, pg_column, pg_type)
+         FROM pgmig.describe('dbo.Posts')",
+    );
+    assert_eq!(
+        rows,
+        [
+            "Id int false true 1 id integer GENERATED BY DEFAULT AS IDENTITY",
+            "Title nvarchar(100) false false title varchar(100)",
+            "Score int true false score integer",
+            "Created datetime2(3) false false created timestamp(3)",
+        ]
+    );
+    let ddl = texts(&mut db.client, "SELECT pgmig.create_table_sql('dbo.Posts')");
+    assert_eq!(
+        ddl,
+        ["CREATE TABLE \"public\".\"posts\" (\n    \"id\" integer NOT NULL GENERATED BY DEFAULT AS IDENTITY,\n    \"title\" varchar(100) NOT NULL,\n    \"score\" integer,\n    \"created\" timestamp(3) NOT NULL,\n    PRIMARY KEY (\"id\")\n)"]
+    );
+    expect_error(
+        &mut db.client,
+        "SELECT * FROM pgmig.describe('dbo.Missing')",
+        &SqlState::UNDEFINED_TABLE,
+    );
+}
+
+#[test]
+fn nul_characters_fail_naming_the_row_or_are_stripped() {
+    let (mut db, _tds) = setup("pull_nul", POSTS_SEED);
+    let error = expect_error(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Nul')",
+        &SqlState::UNTRANSLATABLE_CHARACTER,
+    );
+    let text = all_text(&error);
+    assert!(text.contains("\"T\"") && text.contains("Id = 7"), "{text}");
+    assert!(text.contains("pgmig.nul_characters"), "{text}");
+    db.client
+        .batch_execute("SET pgmig.nul_characters = 'strip'")
+        .unwrap();
+    assert_eq!(pull(&mut db, "'dbo.Nul'"), (2, 2, 0));
+    assert_eq!(
+        texts(&mut db.client, "SELECT t FROM nul ORDER BY id"),
+        ["ok", "ab"]
+    );
+}
+
+#[test]
+fn a_dropped_connection_fails_the_statement_and_the_run_is_recorded() {
+    let (mut db, tds) = setup("pull_drop", POSTS_SEED);
+    tds.faults().set(Fault::DropAfterRows { rows: 2 });
+    let error = expect_error(
+        &mut db.client,
+        "SELECT * FROM pgmig.pull_table('dbo.Posts')",
+        &SqlState::CONNECTION_FAILURE,
+    );
+    assert!(all_text(&error).contains("127.0.0.1"));
+    tds.faults().clear();
+    // The failed run rolled back its CREATE TABLE; its record stayed.
+    assert_eq!(
+        count(
+            &mut db.client,
+            "SELECT count(*) FROM pg_class WHERE relname = 'posts'"
+        ),
+        0
+    );
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT status || ' ' || sqlstate FROM pgmig.runs ORDER BY run_id"
+        ),
+        ["failed 08006"]
+    );
+    // A run inside a transaction that rolls back: recorded ok, its transaction aborted.
+    db.client
+        .batch_execute("BEGIN; SELECT * FROM pgmig.pull_table('dbo.Posts'); ROLLBACK;")
+        .unwrap();
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT status || ' ' || rows_read || ' ' || transaction FROM pgmig.runs ORDER BY run_id"
+        ),
+        ["failed 08006", "ok 5 aborted"]
+    );
+}
+
+#[test]
+fn cancel_stops_a_slow_pull_within_a_second() {
+    let (mut db, tds) = setup("pull_cancel", POSTS_SEED);
+    // Each packet waits 5 s: without a working cancel the statement takes far longer.
+    tds.faults().set(Fault::DelayPackets { millis: 5_000 });
+    let started = std::time::Instant::now();
+    expect_error(
+        &mut db.client,
+        "SET statement_timeout = '300ms'; SELECT * FROM pgmig.pull_table('dbo.Posts')",
+        &SqlState::QUERY_CANCELED,
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    tds.faults().clear();
+    db.client.batch_execute("RESET statement_timeout").unwrap();
+    assert_eq!(
+        texts(&mut db.client, "SELECT status FROM pgmig.runs"),
+        ["cancelled"]
+    );
+}
