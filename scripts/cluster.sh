@@ -21,7 +21,9 @@ start)
     as_postgres "$BIN/initdb" -D "$dir/data" -A trust -U postgres -E UTF8 --no-locale >"$dir/initdb.log"
     # pg_cron must be preloaded for the scheduling tests; its jobs run as background workers
     # because its default (libpq over TCP) meets Debian's password-requiring pg_hba.
-    as_postgres "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "\
+    # RUST_BACKTRACE in the caller's environment would append Rust backtraces to every ERROR's
+    # DETAIL: the cluster runs without it, as a production server does.
+    as_postgres env -u RUST_BACKTRACE "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "\
         -p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir \
         -c shared_preload_libraries=pg_cron -c cron.database_name=postgres \
         -c cron.use_background_workers=on -c max_worker_processes=32 \

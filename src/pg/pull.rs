@@ -236,6 +236,20 @@ fn relid_of(target: &TargetName) -> Result<pg_sys::Oid> {
         .ok_or_else(|| PgmigError::Internal(format!("table {} vanished", target.display())))
 }
 
+/// Drops a table left by an earlier run in this session, quietly (no NOTICE when there is none).
+fn drop_if_exists(quoted: &str) -> Result<()> {
+    let exists = Spi::get_one_with_args::<bool>(
+        "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+        &[quoted.into()],
+    )
+    .map_err(spi_error)?
+    .unwrap_or(false);
+    if exists {
+        run_sql(&format!("DROP TABLE {quoted}"))?;
+    }
+    Ok(())
+}
+
 fn run_sql(sql: &str) -> Result<()> {
     Spi::run(sql).map_err(spi_error)
 }
@@ -537,7 +551,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
                 schema: target.schema.clone(),
                 table: format!("pgmig_replace_{}", std::process::id()),
             };
-            run_sql(&format!("DROP TABLE IF EXISTS {}", fresh.quoted()))?;
+            drop_if_exists(&fresh.quoted())?;
             create_table(&fresh, &plan, mode)?;
             fresh
         }
@@ -558,10 +572,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         _ => false,
     };
     let stage_relid = if mode == Mode::Upsert {
-        run_sql(&format!(
-            "DROP TABLE IF EXISTS pg_temp.{}",
-            quote_pg(STAGE_TABLE)
-        ))?;
+        drop_if_exists(&format!("pg_temp.{}", quote_pg(STAGE_TABLE)))?;
         let list: Vec<String> = column_names.iter().map(|c| quote_pg(c)).collect();
         run_sql(&format!(
             "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA",
