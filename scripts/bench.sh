@@ -16,7 +16,7 @@ export ROWS=${ROWS:-100000} TABLE=${TABLE:-votes,posts} REPEAT=${REPEAT:-3}
 export RESULTS=${RESULTS:-bench/results}
 export BENCH_TDS_PORT=$TDS_PORT BENCH_TDS_USER=bench BENCH_TDS_PASSWORD='bench-Passw0rd'
 
-step() { printf '\n==== %s\n' "$*"; }
+source scripts/lib.sh
 
 step "setup"
 bash scripts/setup.sh
@@ -38,15 +38,8 @@ cleanup() {
 trap cleanup EXIT
 
 step "start the TDS test server with posts=$ROWS,votes=$ROWS"
-ready=$(mktemp)
-"target/$PROFILE/pgmig-tds-server" --listen "127.0.0.1:$TDS_PORT" --user "$BENCH_TDS_USER" \
-    --password "$BENCH_TDS_PASSWORD" --generate "posts=$ROWS,votes=$ROWS" >"$ready" 2>&1 &
-tds_pid=$!
-for _ in $(seq 1 600); do
-    grep -q "listening on" "$ready" && break
-    kill -0 "$tds_pid" 2>/dev/null || { cat "$ready"; exit 1; }
-    sleep 0.1
-done
+start_tds_server "target/$PROFILE/pgmig-tds-server" --listen "127.0.0.1:$TDS_PORT" --user "$BENCH_TDS_USER" \
+    --password "$BENCH_TDS_PASSWORD" --generate "posts=$ROWS,votes=$ROWS"
 
 step "start a PostgreSQL 15 cluster on 127.0.0.1:$PG_PORT"
 BENCH_DSN=$(bash scripts/cluster.sh start "$BENCH_DIR" "$PG_PORT")

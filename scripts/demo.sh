@@ -13,7 +13,7 @@ PG_PORT=${PGMIG_DEMO_PORT:-55436}
 TDS_PORT=${PGMIG_DEMO_TDS_PORT:-51433}
 DEMO_POSTS=${DEMO_POSTS:-200000}
 
-step() { printf '\n==== %s\n' "$*"; }
+source scripts/lib.sh
 
 step "setup"
 bash scripts/setup.sh
@@ -30,16 +30,8 @@ cleanup() {
 trap cleanup EXIT
 
 step "start the TDS test server on 127.0.0.1:$TDS_PORT"
-ready=$(mktemp)
-target/release/pgmig-tds-server --listen "127.0.0.1:$TDS_PORT" --user loader \
-    --password 'demo-Passw0rd' --generate "posts=$DEMO_POSTS,votes=$DEMO_POSTS" >"$ready" 2>&1 &
-tds_pid=$!
-for _ in $(seq 1 300); do
-    grep -q "listening on" "$ready" && break
-    kill -0 "$tds_pid" 2>/dev/null || { cat "$ready"; exit 1; }
-    sleep 0.1
-done
-cat "$ready"
+start_tds_server "target/release/pgmig-tds-server" --listen "127.0.0.1:$TDS_PORT" --user loader \
+    --password 'demo-Passw0rd' --generate "posts=$DEMO_POSTS,votes=$DEMO_POSTS"
 
 step "start a PostgreSQL 15 cluster on 127.0.0.1:$PG_PORT"
 dsn=$(bash scripts/cluster.sh start "$DEMO_DIR" "$PG_PORT")

@@ -267,6 +267,30 @@ fn find_column(source: &[SourceColumn], wanted: &str) -> Option<usize> {
     }
 }
 
+/// Positions in `source` of `names`, in their order. Fails with a duplicate at once, or with
+/// every unknown name (`Err(Err(names))`) for the caller to say which list they came from.
+fn find_columns(
+    source: &[SourceColumn],
+    names: &[String],
+) -> Result<Vec<usize>, Result<PlanError, Vec<String>>> {
+    let mut positions = Vec::with_capacity(names.len());
+    let mut unknown = Vec::new();
+    for name in names {
+        match find_column(source, name) {
+            Some(i) if positions.contains(&i) => {
+                return Err(Ok(PlanError::DuplicateColumn { name: name.clone() }))
+            }
+            Some(i) => positions.push(i),
+            None => unknown.push(name.clone()),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(positions)
+    } else {
+        Err(Err(unknown))
+    }
+}
+
 /// Plans a pull of `source` (the described columns, in table order).
 pub fn plan_pull(
     source: &[SourceColumn],
@@ -279,26 +303,12 @@ pub fn plan_pull(
     let chosen: Vec<usize> = match columns {
         None => (0..source.len()).collect(),
         Some([]) => return Err(PlanError::NoColumns),
-        Some(wanted) => {
-            let mut chosen = Vec::with_capacity(wanted.len());
-            let mut unknown = Vec::new();
-            for name in wanted {
-                match find_column(source, name) {
-                    Some(i) if chosen.contains(&i) => {
-                        return Err(PlanError::DuplicateColumn { name: name.clone() })
-                    }
-                    Some(i) => chosen.push(i),
-                    None => unknown.push(name.clone()),
-                }
-            }
-            if !unknown.is_empty() {
-                return Err(PlanError::UnknownColumns {
-                    names: unknown,
-                    available: available(),
-                });
-            }
-            chosen
-        }
+        Some(wanted) => find_columns(source, wanted).map_err(|unknown| {
+            unknown.unwrap_or_else(|names| PlanError::UnknownColumns {
+                names,
+                available: available(),
+            })
+        })?,
     };
     if chosen.is_empty() {
         return Err(PlanError::NoColumns);
@@ -307,23 +317,12 @@ pub fn plan_pull(
     // The key as positions in `source`.
     let (key_in_source, key_is_primary): (Vec<usize>, bool) = match key {
         Some(names) if !names.is_empty() => {
-            let mut positions = Vec::new();
-            let mut unknown = Vec::new();
-            for name in names {
-                match find_column(source, name) {
-                    Some(i) if positions.contains(&i) => {
-                        return Err(PlanError::DuplicateColumn { name: name.clone() })
-                    }
-                    Some(i) => positions.push(i),
-                    None => unknown.push(name.clone()),
-                }
-            }
-            if !unknown.is_empty() {
-                return Err(PlanError::UnknownKeyColumns {
-                    names: unknown,
+            let positions = find_columns(source, names).map_err(|unknown| {
+                unknown.unwrap_or_else(|names| PlanError::UnknownKeyColumns {
+                    names,
                     available: available(),
-                });
-            }
+                })
+            })?;
             (positions, false)
         }
         _ => {
