@@ -3,6 +3,8 @@
 //! functions exactly as a user would. Each test gets a database of its own, so tests run in
 //! parallel without seeing each other's servers and tables.
 
+pub mod fixture;
+
 use postgres::error::{DbError, SqlState};
 use postgres::{Client, Config, NoTls};
 use std::str::FromStr;
@@ -184,18 +186,40 @@ pub fn session_with_notices(
     (client, notices)
 }
 
-/// Peak resident memory (VmHWM, kB) of the backend serving `client`; the cluster runs on
-/// this machine.
-pub fn backend_peak_rss_kb(client: &mut Client) -> u64 {
-    let pid: i32 = client
+/// The pid of the backend serving `client`.
+pub fn backend_pid(client: &mut Client) -> i32 {
+    client
         .query_one("SELECT pg_backend_pid()", &[])
         .expect("pg_backend_pid")
-        .get(0);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .expect("read the backend's /proc status");
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc status")
+        .get(0)
+}
+
+/// A field (kB) of `/proc/<pid>/status` (the cluster runs on this machine), e.g. `RssAnon`.
+pub fn proc_status_kb(pid: i32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|line| {
+        let rest = line.strip_prefix(field)?.strip_prefix(':')?;
+        rest.trim().trim_end_matches("kB").trim().parse().ok()
+    })
+}
+
+/// Runs `sql` on `client` while sampling the backend's private resident memory (`RssAnon`:
+/// heap and stacks, not the shared buffers it touches) every 10 ms; returns the peak in kB.
+pub fn peak_private_rss_kb(client: &mut Client, sql: &str) -> u64 {
+    let pid = backend_pid(client);
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = done.clone();
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0;
+        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            peak = peak.max(proc_status_kb(pid, "RssAnon").unwrap_or(0));
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        peak
+    });
+    let result = client.batch_execute(sql);
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let peak = sampler.join().expect("memory sampler");
+    result.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    peak
 }

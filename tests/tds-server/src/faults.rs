@@ -5,9 +5,9 @@
 //! `EXEC pgmig_test.inject @fault = N'name', @n = ...` into [`Fault::from_control`] +
 //! [`Faults::set`].
 //!
-//! One-shot faults (drop/error during a result) apply to the *next* result set that any
-//! connection streams and are consumed by it; standing faults (packet delay, refused logins)
-//! stay until cleared.
+//! One-shot faults (drop/error after N rows or bytes) apply to the next result set that any
+//! connection streams *and that reaches them*: a shorter result (a catalog query before the
+//! data) leaves them armed. Standing faults (packet delay, refused logins) stay until cleared.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -165,6 +165,19 @@ impl Faults {
         std::mem::take(&mut *armed)
     }
 
+    /// Called by the wire side when a result set ended before its one-shot faults fired:
+    /// arms them again for the next result set (unless another fault was set meanwhile).
+    pub fn rearm_unfired(&self, unfired: ResultFaults) {
+        if unfired.is_empty() {
+            return;
+        }
+        let mut armed = self.lock_one_shot();
+        if armed.is_empty() {
+            *armed = unfired;
+            self.one_shot_armed.store(true, Ordering::SeqCst);
+        }
+    }
+
     /// Delay before each packet, if any.
     pub fn packet_delay(&self) -> Option<Duration> {
         match self.delay_millis.load(Ordering::Relaxed) {
@@ -204,6 +217,23 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unfired_faults_wait_for_the_next_result() {
+        let faults = Faults::new();
+        faults.set(Fault::DropAfterRows { rows: 5 });
+        // A 3-row catalog query ends before row 5: the fault stays armed for the data query.
+        let short = faults.take_for_result();
+        faults.rearm_unfired(short);
+        assert_eq!(faults.take_for_result().drop_after_rows, Some(5));
+        // A fault set meanwhile is not overwritten.
+        faults.set(Fault::DropAfterRows { rows: 9 });
+        faults.rearm_unfired(ResultFaults {
+            drop_after_rows: Some(5),
+            ..ResultFaults::default()
+        });
+        assert_eq!(faults.take_for_result().drop_after_rows, Some(9));
+    }
 
     #[test]
     fn one_shot_faults_apply_to_one_result_only() {

@@ -864,6 +864,15 @@ impl Connection<'_> {
                 cur_cmd::SELECT,
                 rows,
             );
+            // The result was too short for its faults: they wait for the next one.
+            if checks {
+                let unfired = crate::faults::ResultFaults {
+                    drop_after_rows: faults.drop_after_rows.filter(|&n| n >= rows),
+                    drop_after_bytes: self.sink.byte_budget.and(faults.drop_after_bytes),
+                    error_after_rows: faults.error_after_rows.clone().filter(|(n, ..)| *n >= rows),
+                };
+                self.shared.faults.rearm_unfired(unfired);
+            }
         }
         self.sink.byte_budget = None;
         Ok(outcome)
