@@ -111,15 +111,22 @@ pub fn start_fixture(tables: Vec<FixtureTable>) -> RunningServer {
             password: crate::TDS_PASSWORD.into(),
             ..ServerConfig::default()
         },
-        Arc::new(Fixture {
-            tables: Arc::new(tables),
-        }),
+        Arc::new(Fixture::new(tables)),
     )
     .expect("start the TDS test server")
 }
 
-struct Fixture {
+/// The backend; [`start_fixture`] starts a server with one.
+pub struct Fixture {
     tables: Arc<Vec<FixtureTable>>,
+}
+
+impl Fixture {
+    pub fn new(tables: Vec<FixtureTable>) -> Fixture {
+        Fixture {
+            tables: Arc::new(tables),
+        }
+    }
 }
 
 struct FixtureSession {
@@ -586,4 +593,74 @@ impl FixtureSession {
             rows: RowSource::Values(Box::new(rows)),
         })
     }
+}
+
+/// A StackOverflow-like dbo.Posts of `rows` rows with ~1 KB bodies, made row by row.
+pub fn posts(rows: i32) -> FixtureTable {
+    let body: Arc<str> = Arc::from("Lorem ipsum dolor sit amet, ".repeat(37).as_str());
+    FixtureTable::generated(
+        "Posts",
+        vec![
+            key_column("Id", SqlType::Int, true),
+            column("Title", nvarchar(Some(250))),
+            not_null(column("Body", nvarchar(None))),
+            not_null(column("CreationDate", SqlType::DateTime)),
+        ],
+        Arc::new(move || {
+            let body = body.clone();
+            Box::new((1..=rows).map(move |id| {
+                vec![
+                    Value::Int(id),
+                    if id % 5 == 0 {
+                        Value::Null
+                    } else {
+                        text(&format!("Question {id}"))
+                    },
+                    Value::Str(body.clone()),
+                    Value::DateTime {
+                        days: 40_000 + id % 3000,
+                        ticks_300: (id as u32 * 7) % 25_920_000,
+                    },
+                ]
+            }))
+        }),
+    )
+}
+
+/// A narrow dbo.Votes of `rows` rows, made row by row.
+pub fn votes(rows: i32) -> FixtureTable {
+    FixtureTable::generated(
+        "Votes",
+        vec![
+            key_column("Id", SqlType::Int, true),
+            not_null(column("PostId", SqlType::Int)),
+            column("UserId", SqlType::Int),
+            column("BountyAmount", SqlType::Int),
+            not_null(column("VoteTypeId", SqlType::Int)),
+            not_null(column("CreationDate", SqlType::DateTime)),
+        ],
+        Arc::new(move || {
+            Box::new((1..=rows).map(|id| {
+                vec![
+                    Value::Int(id),
+                    Value::Int(id / 3 + 1),
+                    if id % 4 == 0 {
+                        Value::Null
+                    } else {
+                        Value::Int(id % 50_000)
+                    },
+                    if id % 100 == 0 {
+                        Value::Int(50)
+                    } else {
+                        Value::Null
+                    },
+                    Value::Int(id % 15 + 1),
+                    Value::DateTime {
+                        days: 40_000 + id % 3000,
+                        ticks_300: 0,
+                    },
+                ]
+            }))
+        }),
+    )
 }

@@ -1,86 +1,12 @@
 //! Pulls of large, generated tables: progress NOTICEs, `pg_stat_progress_copy`, and memory
 //! that does not grow with the table.
 
-use pgmig_e2e::fixture::{
-    column, key_column, not_null, nvarchar, start_fixture, text, FixtureTable,
-};
+use pgmig_e2e::fixture::{posts, start_fixture, votes};
 use pgmig_e2e::{add_server, count, peak_private_rss_kb, session_with_notices, TestDb};
 use pgmig_tds_server::faults::Fault;
-use pgmig_tds_server::types::{SqlType, Value};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const GENERATED_DATABASE: &str = "StackOverflow2010";
-
-/// A StackOverflow-like dbo.Posts of `rows` rows with ~1 KB bodies, made row by row.
-fn posts(rows: i32) -> FixtureTable {
-    let body: Arc<str> = Arc::from("Lorem ipsum dolor sit amet, ".repeat(37).as_str());
-    FixtureTable::generated(
-        "Posts",
-        vec![
-            key_column("Id", SqlType::Int, true),
-            column("Title", nvarchar(Some(250))),
-            not_null(column("Body", nvarchar(None))),
-            not_null(column("CreationDate", SqlType::DateTime)),
-        ],
-        Arc::new(move || {
-            let body = body.clone();
-            Box::new((1..=rows).map(move |id| {
-                vec![
-                    Value::Int(id),
-                    if id % 5 == 0 {
-                        Value::Null
-                    } else {
-                        text(&format!("Question {id}"))
-                    },
-                    Value::Str(body.clone()),
-                    Value::DateTime {
-                        days: 40_000 + id % 3000,
-                        ticks_300: (id as u32 * 7) % 25_920_000,
-                    },
-                ]
-            }))
-        }),
-    )
-}
-
-/// A narrow dbo.Votes of `rows` rows, made row by row.
-fn votes(rows: i32) -> FixtureTable {
-    FixtureTable::generated(
-        "Votes",
-        vec![
-            key_column("Id", SqlType::Int, true),
-            not_null(column("PostId", SqlType::Int)),
-            column("UserId", SqlType::Int),
-            column("BountyAmount", SqlType::Int),
-            not_null(column("VoteTypeId", SqlType::Int)),
-            not_null(column("CreationDate", SqlType::DateTime)),
-        ],
-        Arc::new(move || {
-            Box::new((1..=rows).map(|id| {
-                vec![
-                    Value::Int(id),
-                    Value::Int(id / 3 + 1),
-                    if id % 4 == 0 {
-                        Value::Null
-                    } else {
-                        Value::Int(id % 50_000)
-                    },
-                    if id % 100 == 0 {
-                        Value::Int(50)
-                    } else {
-                        Value::Null
-                    },
-                    Value::Int(id % 15 + 1),
-                    Value::DateTime {
-                        days: 40_000 + id % 3000,
-                        ticks_300: 0,
-                    },
-                ]
-            }))
-        }),
-    )
-}
 
 #[test]
 fn progress_notices_and_pg_stat_progress_copy() {
