@@ -406,6 +406,14 @@ impl CopyEncoder {
         self.put_variable(|buf| text::append_utf8(buf, utf8, nul))
     }
 
+    /// Text already known to be UTF-8 (a Rust `str`): only the NUL policy applies.
+    pub fn put_text_str(&mut self, text: &str, nul: NulPolicy) -> Result<(), EncodeError> {
+        if text.len() > self.max_field_bytes {
+            return Err(EncodeError::TooLarge { bytes: text.len() });
+        }
+        self.put_variable(|buf| text::append_str(buf, text, nul))
+    }
+
     /// `xml` from SQL Server xml (UTF-16LE). `xml_recv` reads the value as UTF-8 unless an
     /// XML declaration names another encoding, so a leading declaration (which SQL Server does
     /// not store anyway) and byte-order mark are dropped: see [`text::append_xml_utf16le`].

@@ -143,6 +143,13 @@ fn utf8_chars(bytes: &[u8]) -> usize {
     bytes.iter().filter(|&&b| b & 0xc0 != 0x80).count()
 }
 
+/// Appends `src`, valid UTF-8 by its type, applying `nul`.
+pub fn append_str(out: &mut Vec<u8>, src: &str, nul: NulPolicy) -> Result<(), EncodeError> {
+    let start = out.len();
+    out.extend_from_slice(src.as_bytes());
+    apply_nul_policy(out, start, nul)
+}
+
 /// Appends UTF-8 `src` to `out` after validating it (a `_UTF8` collation's varchar).
 pub fn append_utf8(out: &mut Vec<u8>, src: &[u8], nul: NulPolicy) -> Result<(), EncodeError> {
     if let Err(error) = std::str::from_utf8(src) {

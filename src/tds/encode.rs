@@ -150,8 +150,8 @@ pub fn put_value(
                 utc.time().scale(),
             )?
         }
-        (ColumnData::String(Some(s)), E::Text | E::Xml) => encoder.put_text_utf8(
-            s.as_bytes(),
+        (ColumnData::String(Some(s)), E::Text | E::Xml) => encoder.put_text_str(
+            s,
             if target == E::Xml {
                 NulPolicy::Error
             } else {
@@ -159,7 +159,7 @@ pub fn put_value(
             },
         )?,
         (ColumnData::Xml(Some(x)), E::Xml | E::Text) => {
-            encoder.put_text_utf8(x.as_ref().as_ref().as_bytes(), NulPolicy::Error)?
+            encoder.put_text_str(x.as_ref().as_ref(), NulPolicy::Error)?
         }
         (ColumnData::Binary(Some(b)), E::Bytea) => encoder.put_bytea(b)?,
         (ColumnData::Guid(Some(g)), E::Uuid) => encoder.put_uuid(g.as_bytes()),
