@@ -10,11 +10,11 @@ const GENERATED_DATABASE: &str = "StackOverflow2010";
 
 #[test]
 fn progress_notices_and_pg_stat_progress_copy() {
-    let tds = start_fixture(vec![posts(2000), votes(10)]);
+    let tds = start_fixture(vec![posts(4000), votes(10)]);
     let mut db = TestDb::new("gen_progress");
     add_server(&mut db.client, "so", &tds, GENERATED_DATABASE);
-    // Slow packets so that the pull takes a few seconds (~550 packets of 4 KB).
-    tds.faults().set(Fault::DelayPackets { millis: 10 });
+    // Slow packets so that the pull takes a few seconds (~140 packets of 32 KB, 30 ms each).
+    tds.faults().set(Fault::DelayPackets { millis: 30 });
     let (mut puller, notices) = session_with_notices(&db);
     let pulling = std::thread::spawn(move || {
         puller
@@ -42,9 +42,9 @@ fn progress_notices_and_pg_stat_progress_copy() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(seen, "pg_stat_progress_copy never showed the pull");
-    tds.faults().clear();
     pulling.join().unwrap().unwrap();
-    assert_eq!(count(&mut db.client, "SELECT count(*) FROM posts"), 2000);
+    tds.faults().clear();
+    assert_eq!(count(&mut db.client, "SELECT count(*) FROM posts"), 4000);
     let notices = notices.lock().unwrap().clone();
     assert!(
         notices
