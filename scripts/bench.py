@@ -66,8 +66,8 @@ def timed_with_rss(statement, prepare=None, check=True):
     """Runs prepare (untimed), then statement in a fresh session, sampling the backend's
     private resident memory (RssAnon: not the shared buffers it touches) every 10 ms; the time
     is that of the session minus a baseline of an empty session."""
-    if prepare:
-        psql(prepare)
+    for statement_before in [prepare] if isinstance(prepare, str) else (prepare or []):
+        psql(statement_before)
     name = f"pgmig-bench-{time.monotonic_ns()}"
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -155,8 +155,8 @@ def main():
         results.append(measure("truncate", table, pull + ", mode => 'truncate')"))
         results.append(measure("replace", table, pull + ", mode => 'replace')"))
         results.append(measure("upsert_empty", table, pull + ", mode => 'upsert')", drop))
-        change = (f"UPDATE {t} SET creationdate = creationdate + interval '1 second' "
-                  f"WHERE id % 10 = 0; VACUUM {t}")
+        change = [f"UPDATE {t} SET creationdate = creationdate + interval '1 second' "
+                  "WHERE id % 10 = 0", f"VACUUM {t}"]
         results.append(measure("upsert_10pct", table, pull + ", mode => 'upsert')", change))
         results.append(measure("upsert_same", table, pull + ", mode => 'upsert')", f"VACUUM {t}"))
         # The peer: tds_fdw, same rows into the same table definition.
