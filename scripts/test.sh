@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of pgmig, from a fresh Debian 12 machine: installs what is missing, checks format
 # and lints, then runs the four tiers (pure, TDS test server, #[pg_test], end-to-end over a
-# client connection against a throwaway cluster). Exits non-zero on the first failure.
+# client connection against a throwaway cluster) and a benchmark smoke run. Exits non-zero on
+# the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,3 +39,6 @@ trap 'bash scripts/cluster.sh stop "$E2E_DIR"' EXIT
 PGMIG_TEST_DSN=$(bash scripts/cluster.sh start "$E2E_DIR" "$E2E_PORT")
 export PGMIG_TEST_DSN
 cargo test -p pgmig-e2e
+
+step "benchmark smoke run (10000 rows, debug build: keeps make bench working; no timing asserted)"
+PROFILE=debug ROWS=10000 REPEAT=1 RESULTS=/tmp/pgmig-bench-smoke bash scripts/bench.sh

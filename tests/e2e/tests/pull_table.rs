@@ -112,6 +112,7 @@ fn all_types() -> FixtureTable {
         c("C_image", SqlType::Image),
         c("C_guid", SqlType::UniqueIdentifier),
         c("C_xml", SqlType::Xml),
+        c("C_rowversion", SqlType::RowVersion),
     ];
     let bytes = |b: &[u8]| Value::Bytes(Arc::from(b));
     let nines: i128 = 99_999_999_999_999_999_999_999_999_999_999_999_999;
@@ -177,6 +178,7 @@ fn all_types() -> FixtureTable {
         bytes(&[0]),
         Value::Guid([0; 16]),
         text("<a/>"),
+        bytes(&[0, 0, 0, 0, 0, 0, 0x07, 0xD1]),
     ];
     let maximums = vec![
         Value::Int(2),
@@ -243,6 +245,7 @@ fn all_types() -> FixtureTable {
             0x64, 0xFF,
         ]),
         text("<r><c k=\"v\">1 &amp; 2</c></r>"),
+        bytes(&[0xFF; 8]),
     ];
     let mut nulls = vec![Value::Null; columns.len()];
     nulls[0] = Value::Int(3);
@@ -341,6 +344,7 @@ fn every_type_arrives_exact() {
         "c_image bytea",
         "c_guid uuid",
         "c_xml xml",
+        "c_rowversion bytea",
     ];
     assert_eq!(types, expected_types);
     assert_eq!(
@@ -488,6 +492,10 @@ fn every_type_arrives_exact() {
     check(
         "c_xml",
         ["<a/>", "<r><c k=\"v\">1 &amp; 2</c></r>", "NULL", "NULL"],
+    );
+    check(
+        "c_rowversion",
+        ["\\x00000000000007d1", "\\xffffffffffffffff", "NULL", "NULL"],
     );
     assert_eq!(
         texts(
