@@ -23,6 +23,8 @@ OPTIONS:
     -h, --help             print this help
 
 Prints `listening on ADDR` on stdout once ready; exits cleanly on SIGTERM or SIGINT.
+Faults can be switched by SQL: EXEC pgmig_test.inject @fault = 'drop_after_rows', @value = 1000
+(and @fault = 'clear'). PGMIG_TDS_TRACE=1 prints every batch and RPC received on stderr.
 ";
 
 struct Args {

@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 
 use crate::engine::{self, Engine};
 use crate::faults::Faults;
-use crate::types::{Collation, ResultSet, RowSource, RpcParam, SqlError, StatementOutcome};
+use crate::types::{Collation, ResultSet, RowSource, RpcParam, SqlError, StatementOutcome, Value};
 use crate::wire::decode::{self, TransactionRequest};
 use crate::wire::encode::{self, ColumnPlan};
 use crate::wire::login7::{self, Login7};
@@ -227,6 +227,11 @@ impl Drop for RunningServer {
 /// Row scratch capacity kept between rows; larger buffers (MAX values) are released.
 const ROW_BUFFER_KEEP: usize = 1 << 20;
 
+/// Stack of a connection thread: parsing, binding and evaluating a statement recurse over
+/// its expressions (nested up to the engine's limit); address space only, pages are touched
+/// as used.
+const CONNECTION_STACK: usize = 64 << 20;
+
 /// SQL Server numbers user sessions from 51 (1-50 are its own).
 const FIRST_SPID: u16 = 51;
 
@@ -261,6 +266,7 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let conn_shared = shared.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("tds-spid-{spid}"))
+            .stack_size(CONNECTION_STACK)
             .spawn(move || {
                 if let Err(e) = serve(sock, &conn_shared, spid) {
                     if !is_disconnect(&e) {
@@ -798,42 +804,16 @@ impl Connection<'_> {
         let mut rows: u64 = 0;
         let checks = !faults.is_empty();
         let outcome = match rs.rows {
-            RowSource::Values(iter) => {
-                let mut result = Streamed::Complete;
-                for values in iter {
-                    if checks {
-                        if let Some(end) =
-                            self.fault_before_row(&faults, rows, more_bit, done_kind)?
-                        {
-                            result = end;
-                            break;
-                        }
-                    }
-                    self.row.clear();
-                    if let Err(e) = encode::row(&mut self.row, &plans, &values) {
-                        self.error_in_result(
-                            50000,
-                            &format!("pgmig-tds-server cannot encode a value: {}", e.0),
-                            rows,
-                            more_bit,
-                            done_kind,
-                        )?;
-                        result = Streamed::Error;
-                        break;
-                    }
-                    self.writer.put(&mut self.sink, &self.row)?;
-                    if self.row.capacity() > ROW_BUFFER_KEEP {
-                        // A huge value passed: give the memory back instead of keeping it
-                        // for the life of the connection.
-                        self.row = Vec::with_capacity(ROW_BUFFER_KEEP);
-                    }
-                    rows += 1;
-                    if self.sink.attention {
-                        result = Streamed::Attention;
-                        break;
-                    }
-                }
-                result
+            RowSource::Values(iter) => self.stream_values(
+                iter.map(Ok),
+                &plans,
+                &faults,
+                &mut rows,
+                more_bit,
+                done_kind,
+            )?,
+            RowSource::Fallible(iter) => {
+                self.stream_values(iter, &plans, &faults, &mut rows, more_bit, done_kind)?
             }
             RowSource::Encoded(iter) => {
                 let mut result = Streamed::Complete;
@@ -878,6 +858,56 @@ impl Connection<'_> {
         Ok(outcome)
     }
 
+    /// Streams rows the wire side encodes itself; an `Err` item (an engine error in row N)
+    /// or a value that cannot be encoded ends the result with an ERROR token.
+    fn stream_values(
+        &mut self,
+        iter: impl Iterator<Item = Result<Vec<Value>, SqlError>>,
+        plans: &[ColumnPlan],
+        faults: &crate::faults::ResultFaults,
+        rows: &mut u64,
+        more_bit: u16,
+        done_kind: u8,
+    ) -> io::Result<Streamed> {
+        let checks = !faults.is_empty();
+        for item in iter {
+            if checks {
+                if let Some(end) = self.fault_before_row(faults, *rows, more_bit, done_kind)? {
+                    return Ok(end);
+                }
+            }
+            let values = match item {
+                Ok(values) => values,
+                Err(e) => {
+                    self.error_in_result(&e, *rows, more_bit, done_kind)?;
+                    return Ok(Streamed::Error);
+                }
+            };
+            self.row.clear();
+            if let Err(e) = encode::row(&mut self.row, plans, &values) {
+                let error = SqlError::new(
+                    50000,
+                    1,
+                    16,
+                    format!("pgmig-tds-server cannot encode a value: {}", e.0),
+                );
+                self.error_in_result(&error, *rows, more_bit, done_kind)?;
+                return Ok(Streamed::Error);
+            }
+            self.writer.put(&mut self.sink, &self.row)?;
+            if self.row.capacity() > ROW_BUFFER_KEEP {
+                // A huge value passed: give the memory back instead of keeping it
+                // for the life of the connection.
+                self.row = Vec::with_capacity(ROW_BUFFER_KEEP);
+            }
+            *rows += 1;
+            if self.sink.attention {
+                return Ok(Streamed::Attention);
+            }
+        }
+        Ok(Streamed::Complete)
+    }
+
     /// Applies a one-shot fault before row number `rows + 1`.
     fn fault_before_row(
         &mut self,
@@ -893,7 +923,8 @@ impl Connection<'_> {
         }
         if let Some((at, number, message)) = &faults.error_after_rows {
             if *at == rows {
-                self.error_in_result(*number, message, rows, more_bit, done_kind)?;
+                let error = SqlError::new(*number, 1, 16, message.clone());
+                self.error_in_result(&error, rows, more_bit, done_kind)?;
                 return Ok(Some(Streamed::Error));
             }
         }
@@ -904,14 +935,21 @@ impl Connection<'_> {
     /// statement fails mid-stream (e.g. a conversion error in row N).
     fn error_in_result(
         &mut self,
-        number: u32,
-        message: &str,
+        error: &SqlError,
         rows: u64,
         more_bit: u16,
         done_kind: u8,
     ) -> io::Result<()> {
         self.tokens.clear();
-        tokens::message(&mut self.tokens, number, 1, 16, message, "", 1);
+        tokens::message(
+            &mut self.tokens,
+            error.number,
+            error.state,
+            error.class,
+            &error.message,
+            "",
+            error.line,
+        );
         tokens::done(
             &mut self.tokens,
             done_kind,

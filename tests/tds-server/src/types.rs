@@ -166,6 +166,9 @@ pub enum RowSource {
     /// Complete ROW/NBCROW token bytes already encoded for these columns (generated
     /// benchmark tables); the wire side copies them as they are.
     Encoded(Box<dyn Iterator<Item = Arc<[u8]>> + Send>),
+    /// Values whose computation can fail part-way (a conversion error in row N): an `Err`
+    /// ends the result set with that error after the rows before it, as SQL Server does.
+    Fallible(Box<dyn Iterator<Item = Result<Vec<Value>, SqlError>> + Send>),
 }
 
 pub struct ResultSet {

@@ -2,66 +2,8 @@
 
 mod wire_support;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use pgmig_tds_server::types::{SqlType, Value};
 use wire_support::*;
-
-fn tsql_available() -> bool {
-    let found = Command::new("tsql").arg("-C").output().is_ok();
-    if !found {
-        eprintln!(
-            "\n\n!!!!!!!! SKIPPED: `tsql` (Debian package freetds-bin) is not installed; \
-             FreeTDS compatibility is NOT tested !!!!!!!!\n\n"
-        );
-    }
-    found
-}
-
-/// Runs `sql` through tsql with `encryption` (freetds.conf setting) and returns stdout.
-fn tsql(
-    addr: std::net::SocketAddr,
-    password: &str,
-    encryption: &str,
-    sql: &str,
-) -> (String, String) {
-    let dir = std::env::temp_dir().join(format!(
-        "pgmig-tsql-{}-{}-{encryption}",
-        std::process::id(),
-        addr.port()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let conf = dir.join("freetds.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "[pgmig]\n\thost = {}\n\tport = {}\n\ttds version = 7.4\n\tencryption = {encryption}\n",
-            addr.ip(),
-            addr.port()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new("tsql")
-        .args(["-S", "pgmig", "-U", USER, "-P", password])
-        .env("FREETDSCONF", &conf)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{sql}\ngo\nexit\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn handler(
     sql: &str,
@@ -128,6 +70,7 @@ fn wire_freetds_tsql_login_and_select() {
             server.addr(),
             PASSWORD,
             encryption,
+            None,
             "SELECT Id, Title, Score, Note FROM dbo.Posts",
         );
         assert!(
@@ -146,7 +89,7 @@ fn wire_freetds_tsql_bad_password() {
         return;
     }
     let (server, _) = start(handler);
-    let (out, err) = tsql(server.addr(), "nope", "off", "SELECT 1");
+    let (out, err) = tsql(server.addr(), "nope", "off", None, "SELECT 1");
     let all = format!("{out}\n{err}");
     assert!(
         all.contains("18456") || all.contains("Login failed"),

@@ -127,6 +127,13 @@ impl ColumnPlan {
     }
 }
 
+impl ColumnPlan {
+    /// Bytes a NULL of this column takes in a ROW token (what an NBCROW bitmap saves).
+    pub fn null_len(&self) -> usize {
+        self.null_len as usize
+    }
+}
+
 fn has_fixed_form(t: &SqlType) -> bool {
     matches!(
         t,

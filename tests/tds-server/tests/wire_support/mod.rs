@@ -4,6 +4,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use pgmig_tds_server::types::{
@@ -102,6 +103,25 @@ pub fn start_with(
     };
     let server = Server::start_with_backend(config, Arc::new(backend)).unwrap();
     (server, log)
+}
+
+/// Starts the server with its SQL engine, seeded with `seed` and/or `generate`d tables.
+pub fn start_engine(seed: Option<&str>, generate: Option<&str>) -> RunningServer {
+    let config = ServerConfig {
+        user: USER.into(),
+        password: PASSWORD.into(),
+        seed_sql: seed.map(str::to_string),
+        generate: generate.map(str::to_string),
+        ..ServerConfig::default()
+    };
+    Server::start(config).unwrap()
+}
+
+/// Connects without encryption to database `db`.
+pub async fn connect_db(addr: SocketAddr, db: &str) -> TClient {
+    let mut c = config(addr, EncryptionLevel::Off, PASSWORD);
+    c.database(db);
+    connect_with(c).await.unwrap()
 }
 
 pub fn column(name: &str, sql_type: SqlType, nullable: bool) -> Column {
@@ -279,4 +299,68 @@ pub fn batch(sql: &str) -> Vec<u8> {
     let mut p = all_headers();
     p.extend_from_slice(&utf16(sql));
     p
+}
+
+// ---------------------------------------------------------------------------------------
+// FreeTDS's tsql (Debian package freetds-bin).
+
+pub fn tsql_available() -> bool {
+    let found = Command::new("tsql").arg("-C").output().is_ok();
+    if !found {
+        eprintln!(
+            "\n\n!!!!!!!! SKIPPED: `tsql` (Debian package freetds-bin) is not installed; \
+             FreeTDS compatibility is NOT tested !!!!!!!!\n\n"
+        );
+    }
+    found
+}
+
+/// Runs `sql` through tsql with `encryption` (freetds.conf setting), logging in to
+/// `database` if given; returns stdout and stderr.
+pub fn tsql(
+    addr: std::net::SocketAddr,
+    password: &str,
+    encryption: &str,
+    database: Option<&str>,
+    sql: &str,
+) -> (String, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "pgmig-tsql-{}-{}-{encryption}",
+        std::process::id(),
+        addr.port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("freetds.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "[pgmig]\n\thost = {}\n\tport = {}\n\ttds version = 7.4\n\tencryption = {encryption}\n",
+            addr.ip(),
+            addr.port()
+        ),
+    )
+    .unwrap();
+    let mut args = vec!["-S", "pgmig", "-U", USER, "-P", password];
+    if let Some(db) = database {
+        args.extend(["-D", db]);
+    }
+    let mut child = Command::new("tsql")
+        .args(&args)
+        .env("FREETDSCONF", &conf)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{sql}\ngo\nexit\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

@@ -36,16 +36,97 @@ pub struct Token {
 
 /// Words SQL Server reports as "the keyword 'X'" in syntax errors (a subset of the reserved list).
 const RESERVED: &[&str] = &[
-    "ADD", "ALL", "ALTER", "AND", "ANY", "AS", "ASC", "BEGIN", "BETWEEN", "BY", "CASE", "CHECK",
-    "CLUSTERED", "COLUMN", "COMMIT", "CONSTRAINT", "CONVERT", "CREATE", "CROSS", "CURRENT",
-    "DATABASE", "DECLARE", "DEFAULT", "DELETE", "DESC", "DISTINCT", "DROP", "ELSE", "END",
-    "EXEC", "EXECUTE", "EXISTS", "FETCH", "FOR", "FOREIGN", "FROM", "FULL", "GO", "GROUP",
-    "HAVING", "IDENTITY", "IDENTITY_INSERT", "IF", "IN", "INDEX", "INNER", "INSERT", "INTO",
-    "IS", "JOIN", "KEY", "LEFT", "LIKE", "MERGE", "NONCLUSTERED", "NOT", "NULL", "OF", "OFF",
-    "OFFSETS", "ON", "OR", "ORDER", "OUTER", "PERCENT", "PRIMARY", "PRINT", "PROC",
-    "PROCEDURE", "REFERENCES", "RIGHT", "ROLLBACK", "SCHEMA", "SELECT", "SET", "TABLE", "THEN",
-    "TOP", "TRAN", "TRANSACTION", "TRUNCATE", "UNION", "UNIQUE", "UPDATE", "USE", "VALUES",
-    "VIEW", "WHEN", "WHERE", "WHILE", "WITH",
+    "ADD",
+    "ALL",
+    "ALTER",
+    "AND",
+    "ANY",
+    "AS",
+    "ASC",
+    "BEGIN",
+    "BETWEEN",
+    "BY",
+    "CASE",
+    "CHECK",
+    "CLUSTERED",
+    "COLUMN",
+    "COMMIT",
+    "CONSTRAINT",
+    "CONVERT",
+    "CREATE",
+    "CROSS",
+    "CURRENT",
+    "DATABASE",
+    "DECLARE",
+    "DEFAULT",
+    "DELETE",
+    "DESC",
+    "DISTINCT",
+    "DROP",
+    "ELSE",
+    "END",
+    "EXEC",
+    "EXECUTE",
+    "EXISTS",
+    "FETCH",
+    "FOR",
+    "FOREIGN",
+    "FROM",
+    "FULL",
+    "GO",
+    "GROUP",
+    "HAVING",
+    "IDENTITY",
+    "IDENTITY_INSERT",
+    "IF",
+    "IN",
+    "INDEX",
+    "INNER",
+    "INSERT",
+    "INTO",
+    "IS",
+    "JOIN",
+    "KEY",
+    "LEFT",
+    "LIKE",
+    "MERGE",
+    "NONCLUSTERED",
+    "NOT",
+    "NULL",
+    "OF",
+    "OFF",
+    "OFFSETS",
+    "ON",
+    "OR",
+    "ORDER",
+    "OUTER",
+    "PERCENT",
+    "PRIMARY",
+    "PRINT",
+    "PROC",
+    "PROCEDURE",
+    "REFERENCES",
+    "RIGHT",
+    "ROLLBACK",
+    "SCHEMA",
+    "SELECT",
+    "SET",
+    "TABLE",
+    "THEN",
+    "TOP",
+    "TRAN",
+    "TRANSACTION",
+    "TRUNCATE",
+    "UNION",
+    "UNIQUE",
+    "UPDATE",
+    "USE",
+    "VALUES",
+    "VIEW",
+    "WHEN",
+    "WHERE",
+    "WHILE",
+    "WITH",
 ];
 
 pub fn is_reserved(word: &str) -> bool {
@@ -59,9 +140,14 @@ pub fn syntax_error_near(token: &Token) -> SqlError {
             156,
             1,
             15,
-            format!("Incorrect syntax near the keyword '{}'.", w.to_ascii_lowercase()),
+            format!("Incorrect syntax near the keyword '{w}'."),
         ),
-        _ => SqlError::new(102, 1, 15, format!("Incorrect syntax near '{}'.", token.text)),
+        _ => SqlError::new(
+            102,
+            1,
+            15,
+            format!("Incorrect syntax near '{}'.", token.text),
+        ),
     };
     e.line = token.line;
     e
@@ -136,7 +222,9 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, SqlError> {
             }
             let hex: String = chars[from..i].iter().collect();
             Tok::Bin(hex_bytes(&hex))
-        } else if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        } else if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let mut has_dot = false;
             let mut has_exp = false;
             while i < chars.len() {
@@ -213,12 +301,8 @@ pub fn tokenize(sql: &str) -> Result<Vec<Token>, SqlError> {
                         '~' => Tok::Op("~"),
                         ':' => Tok::Op(":"),
                         _ => {
-                            let mut e = SqlError::new(
-                                102,
-                                1,
-                                15,
-                                format!("Incorrect syntax near '{c}'."),
-                            );
+                            let mut e =
+                                SqlError::new(102, 1, 15, format!("Incorrect syntax near '{c}'."));
                             e.line = line;
                             return Err(e);
                         }
@@ -246,28 +330,25 @@ fn is_word_char(c: char) -> bool {
 }
 
 /// Reads a quoted token starting at `chars[*i] == open`; a doubled `close` is an escaped one.
-fn quoted(chars: &[char], i: &mut usize, open: char, close: char, line: &mut u32) -> Result<String, SqlError> {
+fn quoted(
+    chars: &[char],
+    i: &mut usize,
+    open: char,
+    close: char,
+    line: &mut u32,
+) -> Result<String, SqlError> {
     debug_assert_eq!(chars[*i], open);
     *i += 1;
     let mut s = String::new();
     loop {
         match chars.get(*i) {
             None => {
-                let mut e = if open == '\'' {
-                    SqlError::new(
-                        105,
-                        1,
-                        15,
-                        format!("Unclosed quotation mark after the character string '{s}'."),
-                    )
-                } else {
-                    SqlError::new(
-                        105,
-                        1,
-                        15,
-                        format!("Unclosed quotation mark after the character string '{s}'."),
-                    )
-                };
+                let mut e = SqlError::new(
+                    105,
+                    1,
+                    15,
+                    format!("Unclosed quotation mark after the character string '{s}'."),
+                );
                 e.line = *line;
                 return Err(e);
             }
@@ -335,7 +416,9 @@ mod tests {
 
     #[test]
     fn tokens_of_t_sql_literals() {
-        let t = tokenize("SELECT [a b], N'x''y', 0x0aF, 1.5, 2e3, @p, @@SPID -- c\n/* x /* y */ */ #t").unwrap();
+        let t =
+            tokenize("SELECT [a b], N'x''y', 0x0aF, 1.5, 2e3, @p, @@SPID -- c\n/* x /* y */ */ #t")
+                .unwrap();
         let kinds: Vec<Tok> = t.into_iter().map(|t| t.tok).collect();
         assert_eq!(
             kinds,
@@ -345,7 +428,7 @@ mod tests {
                 Tok::Op(","),
                 Tok::NStr("x'y".into()),
                 Tok::Op(","),
-                Tok::Bin(vec![0x0a, 0xf]),
+                Tok::Bin(vec![0x00, 0xaf]),
                 Tok::Op(","),
                 Tok::Dec("1.5".into()),
                 Tok::Op(","),
@@ -364,7 +447,10 @@ mod tests {
     fn unclosed_string_is_error_105() {
         let e = tokenize("SELECT 'abc").unwrap_err();
         assert_eq!(e.number, 105);
-        assert_eq!(e.message, "Unclosed quotation mark after the character string 'abc'.");
+        assert_eq!(
+            e.message,
+            "Unclosed quotation mark after the character string 'abc'."
+        );
     }
 
     #[test]

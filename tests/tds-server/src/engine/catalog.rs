@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use super::convert::{collation_of, is_binary, is_string, max_length, precision_scale, type_name, is_unicode};
+use super::convert::{
+    collation_of, is_binary, is_string, is_unicode, max_length, precision_scale, type_name,
+};
 use super::storage::{Database, Table, TableData, TableDef};
 use crate::types::{Collation, Column, SqlType, Value};
 
@@ -136,6 +138,11 @@ const SYSTEM_TYPES: &[(&str, u8, i32, i16, u8, u8, bool)] = &[
     ("sysname", 231, 256, 256, 0, 0, true),
 ];
 
+/// TYPE_NAME(id).
+pub fn type_name_by_id(id: i32) -> Option<&'static str> {
+    SYSTEM_TYPES.iter().find(|t| t.2 == id).map(|t| t.0)
+}
+
 fn object_columns() -> Vec<Column> {
     vec![
         col("name", sysname(), false),
@@ -143,7 +150,14 @@ fn object_columns() -> Vec<Column> {
         col("principal_id", SqlType::Int, true),
         col("schema_id", SqlType::Int, false),
         col("parent_object_id", SqlType::Int, false),
-        col("type", SqlType::Char { len: 2, collation: CO }, true),
+        col(
+            "type",
+            SqlType::Char {
+                len: 2,
+                collation: CO,
+            },
+            true,
+        ),
         col("type_desc", nvarchar(60), true),
         col("create_date", SqlType::DateTime, false),
         col("modify_date", SqlType::DateTime, false),
@@ -153,7 +167,15 @@ fn object_columns() -> Vec<Column> {
     ]
 }
 
-fn object_row(name: &str, object_id: i32, schema_id: i32, parent: i32, ty: &str, desc: &str, created: &Value) -> Vec<Value> {
+fn object_row(
+    name: &str,
+    object_id: i32,
+    schema_id: i32,
+    parent: i32,
+    ty: &str,
+    desc: &str,
+    created: &Value,
+) -> Vec<Value> {
     vec![
         s(name),
         i(object_id),
@@ -208,8 +230,15 @@ fn column_row(def: &TableDef, idx: usize) -> Vec<Value> {
     let c = &def.columns[idx];
     let (sys_id, user_id) = type_ids(&c.sql_type);
     let (p, sc) = precision_scale(&c.sql_type);
-    let padded = is_string(&c.sql_type) && !matches!(c.sql_type, SqlType::Text { .. } | SqlType::NText { .. } | SqlType::Xml)
-        || matches!(c.sql_type, SqlType::Binary { .. } | SqlType::VarBinary { .. });
+    let padded = is_string(&c.sql_type)
+        && !matches!(
+            c.sql_type,
+            SqlType::Text { .. } | SqlType::NText { .. } | SqlType::Xml
+        )
+        || matches!(
+            c.sql_type,
+            SqlType::Binary { .. } | SqlType::VarBinary { .. }
+        );
     vec![
         i(def.object_id),
         s(&c.name),
@@ -244,7 +273,12 @@ fn column_row(def: &TableDef, idx: usize) -> Vec<Value> {
 }
 
 /// The view `schema.name` of `db`, or None when there is no such catalog view.
-pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: &str) -> Option<View> {
+pub fn view(
+    db: &Database,
+    all_databases: &[(String, i32)],
+    schema: &str,
+    name: &str,
+) -> Option<View> {
     let st = db.read();
     let tables: Vec<Arc<Table>> = st.tables.clone();
     let schemas = st.schemas.clone();
@@ -258,7 +292,11 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
             for sc in &schemas {
                 rows.push(vec![s(&sc.name), i(sc.id), i(1)]);
             }
-            vec![col("name", sysname(), false), col("schema_id", SqlType::Int, false), col("principal_id", SqlType::Int, true)]
+            vec![
+                col("name", sysname(), false),
+                col("schema_id", SqlType::Int, false),
+                col("principal_id", SqlType::Int, true),
+            ]
         }
         ("sys", "databases") => {
             for (n, id) in all_databases {
@@ -266,7 +304,10 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
                     s(n),
                     i(*id),
                     Value::Null,
-                    Value::DateTime { days: 45_000, ticks_300: 0 },
+                    Value::DateTime {
+                        days: 45_000,
+                        ticks_300: 0,
+                    },
                     ti(160),
                     s(CO.name),
                     ti(0),
@@ -336,14 +377,42 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
         }
         ("sys", "objects") | ("sys", "all_objects") => {
             for d in &defs {
-                rows.push(object_row(&d.name, d.object_id, d.schema_id, 0, "U ", "USER_TABLE", &d.created));
+                rows.push(object_row(
+                    &d.name,
+                    d.object_id,
+                    d.schema_id,
+                    0,
+                    "U ",
+                    "USER_TABLE",
+                    &d.created,
+                ));
                 for k in &d.keys {
-                    let (t, desc) = if k.primary { ("PK", "PRIMARY_KEY_CONSTRAINT") } else { ("UQ", "UNIQUE_CONSTRAINT") };
-                    rows.push(object_row(&k.name, k.object_id, d.schema_id, d.object_id, t, desc, &d.created));
+                    let (t, desc) = if k.primary {
+                        ("PK", "PRIMARY_KEY_CONSTRAINT")
+                    } else {
+                        ("UQ", "UNIQUE_CONSTRAINT")
+                    };
+                    rows.push(object_row(
+                        &k.name,
+                        k.object_id,
+                        d.schema_id,
+                        d.object_id,
+                        t,
+                        desc,
+                        &d.created,
+                    ));
                 }
                 for c in &d.columns {
                     if let Some((_, _, dn, did)) = &c.default {
-                        rows.push(object_row(dn, *did, d.schema_id, d.object_id, "D ", "DEFAULT_CONSTRAINT", &d.created));
+                        rows.push(object_row(
+                            dn,
+                            *did,
+                            d.schema_id,
+                            d.object_id,
+                            "D ",
+                            "DEFAULT_CONSTRAINT",
+                            &d.created,
+                        ));
                     }
                 }
             }
@@ -351,9 +420,29 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
         }
         ("sys", "tables") => {
             for d in &defs {
-                let mut r = object_row(&d.name, d.object_id, d.schema_id, 0, "U ", "USER_TABLE", &d.created);
+                let mut r = object_row(
+                    &d.name,
+                    d.object_id,
+                    d.schema_id,
+                    0,
+                    "U ",
+                    "USER_TABLE",
+                    &d.created,
+                );
                 r.extend([
-                    i(if d.columns.iter().any(|c| max_length(&c.sql_type) == -1 || matches!(c.sql_type, SqlType::Text { .. } | SqlType::NText { .. } | SqlType::Image)) { 1 } else { 0 }),
+                    i(
+                        if d.columns.iter().any(|c| {
+                            max_length(&c.sql_type) == -1
+                                || matches!(
+                                    c.sql_type,
+                                    SqlType::Text { .. } | SqlType::NText { .. } | SqlType::Image
+                                )
+                        }) {
+                            1
+                        } else {
+                            0
+                        },
+                    ),
                     i(d.columns.len() as i32),
                     b(false),
                     b(true),
@@ -407,7 +496,12 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
                     if let Some((seed, inc)) = c.identity {
                         let typed = |v: i64| typed_int(&c.sql_type, v);
                         let mut r = column_row(d, idx);
-                        r.extend([typed(seed), typed(inc), last.map(typed).unwrap_or(Value::Null), b(false)]);
+                        r.extend([
+                            typed(seed),
+                            typed(inc),
+                            last.map(typed).unwrap_or(Value::Null),
+                            b(false),
+                        ]);
                         rows.push(r);
                     }
                 }
@@ -433,7 +527,14 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
             }
             let mut c = column_columns();
             c.extend([
-                col("definition", SqlType::NVarChar { len: None, collation: CO }, true),
+                col(
+                    "definition",
+                    SqlType::NVarChar {
+                        len: None,
+                        collation: CO,
+                    },
+                    true,
+                ),
                 col("uses_database_collation", SqlType::Bit, true),
                 col("is_persisted", SqlType::Bit, false),
             ]);
@@ -443,7 +544,15 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
             for d in &defs {
                 for (idx, c) in d.columns.iter().enumerate() {
                     if let Some((_, text, dn, did)) = &c.default {
-                        let mut r = object_row(dn, *did, d.schema_id, d.object_id, "D ", "DEFAULT_CONSTRAINT", &d.created);
+                        let mut r = object_row(
+                            dn,
+                            *did,
+                            d.schema_id,
+                            d.object_id,
+                            "D ",
+                            "DEFAULT_CONSTRAINT",
+                            &d.created,
+                        );
                         r.extend([i(idx as i32 + 1), s(text), b(dn.starts_with("DF__"))]);
                         rows.push(r);
                     }
@@ -452,7 +561,14 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
             let mut c = object_columns();
             c.extend([
                 col("parent_column_id", SqlType::Int, false),
-                col("definition", SqlType::NVarChar { len: None, collation: CO }, true),
+                col(
+                    "definition",
+                    SqlType::NVarChar {
+                        len: None,
+                        collation: CO,
+                    },
+                    true,
+                ),
                 col("is_system_named", SqlType::Bit, false),
             ]);
             c
@@ -461,8 +577,24 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
             for d in &defs {
                 if d.clustered_key().is_none() {
                     rows.push(vec![
-                        i(d.object_id), Value::Null, i(0), ti(0), s("HEAP"), b(false), i(1), b(false), b(false), b(false),
-                        ti(0), b(false), b(false), b(false), b(true), b(true), b(false), Value::Null,
+                        i(d.object_id),
+                        Value::Null,
+                        i(0),
+                        ti(0),
+                        s("HEAP"),
+                        b(false),
+                        i(1),
+                        b(false),
+                        b(false),
+                        b(false),
+                        ti(0),
+                        b(false),
+                        b(false),
+                        b(false),
+                        b(true),
+                        b(true),
+                        b(false),
+                        Value::Null,
                     ]);
                 }
                 for k in &d.keys {
@@ -471,7 +603,11 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
                         s(&k.name),
                         i(k.index_id),
                         ti(if k.clustered { 1 } else { 2 }),
-                        s(if k.clustered { "CLUSTERED" } else { "NONCLUSTERED" }),
+                        s(if k.clustered {
+                            "CLUSTERED"
+                        } else {
+                            "NONCLUSTERED"
+                        }),
                         b(true),
                         i(1),
                         b(false),
@@ -506,7 +642,14 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
                 col("allow_row_locks", SqlType::Bit, true),
                 col("allow_page_locks", SqlType::Bit, true),
                 col("has_filter", SqlType::Bit, true),
-                col("filter_definition", SqlType::NVarChar { len: None, collation: CO }, true),
+                col(
+                    "filter_definition",
+                    SqlType::NVarChar {
+                        len: None,
+                        collation: CO,
+                    },
+                    true,
+                ),
             ]
         }
         ("sys", "index_columns") => {
@@ -540,8 +683,20 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
         ("sys", "key_constraints") => {
             for d in &defs {
                 for k in &d.keys {
-                    let (t, desc) = if k.primary { ("PK", "PRIMARY_KEY_CONSTRAINT") } else { ("UQ", "UNIQUE_CONSTRAINT") };
-                    let mut r = object_row(&k.name, k.object_id, d.schema_id, d.object_id, t, desc, &d.created);
+                    let (t, desc) = if k.primary {
+                        ("PK", "PRIMARY_KEY_CONSTRAINT")
+                    } else {
+                        ("UQ", "UNIQUE_CONSTRAINT")
+                    };
+                    let mut r = object_row(
+                        &k.name,
+                        k.object_id,
+                        d.schema_id,
+                        d.object_id,
+                        t,
+                        desc,
+                        &d.created,
+                    );
                     r.extend([i(k.index_id), b(k.system_named), b(true)]);
                     rows.push(r);
                 }
@@ -568,27 +723,52 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
                         // 8 KB pages; an estimate good enough for size-based planning.
                         let pages = count / 50 + 1;
                         rows.push(vec![
-                            Value::BigInt(pid), i(d.object_id), i(ix), i(1),
-                            Value::BigInt(pages), Value::BigInt(pages), Value::BigInt(pages + 1),
-                            Value::BigInt(0), Value::BigInt(0), Value::BigInt(0), Value::BigInt(0),
-                            Value::BigInt(pages), Value::BigInt(pages + 1), Value::BigInt(count),
+                            Value::BigInt(pid),
+                            i(d.object_id),
+                            i(ix),
+                            i(1),
+                            Value::BigInt(pages),
+                            Value::BigInt(pages),
+                            Value::BigInt(pages + 1),
+                            Value::BigInt(0),
+                            Value::BigInt(0),
+                            Value::BigInt(0),
+                            Value::BigInt(0),
+                            Value::BigInt(pages),
+                            Value::BigInt(pages + 1),
+                            Value::BigInt(count),
                         ]);
                     } else {
                         rows.push(vec![
-                            Value::BigInt(pid), i(d.object_id), i(ix), i(1), Value::BigInt(pid),
-                            Value::BigInt(count), Value::SmallInt(0), ti(0), s("NONE"),
+                            Value::BigInt(pid),
+                            i(d.object_id),
+                            i(ix),
+                            i(1),
+                            Value::BigInt(pid),
+                            Value::BigInt(count),
+                            Value::SmallInt(0),
+                            ti(0),
+                            s("NONE"),
                         ]);
                     }
                 }
             }
             if stats {
                 [
-                    ("partition_id", SqlType::BigInt), ("object_id", SqlType::Int), ("index_id", SqlType::Int),
-                    ("partition_number", SqlType::Int), ("in_row_data_page_count", SqlType::BigInt),
-                    ("in_row_used_page_count", SqlType::BigInt), ("in_row_reserved_page_count", SqlType::BigInt),
-                    ("lob_used_page_count", SqlType::BigInt), ("lob_reserved_page_count", SqlType::BigInt),
-                    ("row_overflow_used_page_count", SqlType::BigInt), ("row_overflow_reserved_page_count", SqlType::BigInt),
-                    ("used_page_count", SqlType::BigInt), ("reserved_page_count", SqlType::BigInt), ("row_count", SqlType::BigInt),
+                    ("partition_id", SqlType::BigInt),
+                    ("object_id", SqlType::Int),
+                    ("index_id", SqlType::Int),
+                    ("partition_number", SqlType::Int),
+                    ("in_row_data_page_count", SqlType::BigInt),
+                    ("in_row_used_page_count", SqlType::BigInt),
+                    ("in_row_reserved_page_count", SqlType::BigInt),
+                    ("lob_used_page_count", SqlType::BigInt),
+                    ("lob_reserved_page_count", SqlType::BigInt),
+                    ("row_overflow_used_page_count", SqlType::BigInt),
+                    ("row_overflow_reserved_page_count", SqlType::BigInt),
+                    ("used_page_count", SqlType::BigInt),
+                    ("reserved_page_count", SqlType::BigInt),
+                    ("row_count", SqlType::BigInt),
                 ]
                 .into_iter()
                 .map(|(n, t)| col(n, t, true))
@@ -609,7 +789,14 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
         }
         ("information_schema", "schemata") => {
             for sc in &schemas {
-                rows.push(vec![s(&db.name), s(&sc.name), s("dbo"), Value::Null, Value::Null, s("iso_1")]);
+                rows.push(vec![
+                    s(&db.name),
+                    s(&sc.name),
+                    s("dbo"),
+                    Value::Null,
+                    Value::Null,
+                    s("iso_1"),
+                ]);
             }
             vec![
                 col("CATALOG_NAME", sysname(), true),
@@ -643,17 +830,46 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
                         SqlType::Xml => i(-1),
                         _ if is_string(t) || is_binary(t) && *t != SqlType::RowVersion => {
                             let bytes = max_length(t) as i32;
-                            if bytes == -1 { i(-1) } else if is_unicode(t) { i(bytes / 2) } else { i(bytes) }
+                            if bytes == -1 {
+                                i(-1)
+                            } else if is_unicode(t) {
+                                i(bytes / 2)
+                            } else {
+                                i(bytes)
+                            }
                         }
                         _ => Value::Null,
                     };
                     let octet: Value = match (&char_len, t) {
-                        (Value::Int(n), _) if is_unicode(t) && *n > 0 && !matches!(t, SqlType::NText { .. }) => i(n * 2),
+                        (Value::Int(n), _)
+                            if is_unicode(t) && *n > 0 && !matches!(t, SqlType::NText { .. }) =>
+                        {
+                            i(n * 2)
+                        }
                         (Value::Int(_), SqlType::NText { .. }) => i(2_147_483_646),
                         (v, _) => v.clone(),
                     };
-                    let numeric = matches!(t, SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt | SqlType::Decimal { .. } | SqlType::Money | SqlType::SmallMoney | SqlType::Real | SqlType::Float);
-                    let datetime = matches!(t, SqlType::Date | SqlType::Time { .. } | SqlType::DateTime | SqlType::SmallDateTime | SqlType::DateTime2 { .. } | SqlType::DateTimeOffset { .. });
+                    let numeric = matches!(
+                        t,
+                        SqlType::TinyInt
+                            | SqlType::SmallInt
+                            | SqlType::Int
+                            | SqlType::BigInt
+                            | SqlType::Decimal { .. }
+                            | SqlType::Money
+                            | SqlType::SmallMoney
+                            | SqlType::Real
+                            | SqlType::Float
+                    );
+                    let datetime = matches!(
+                        t,
+                        SqlType::Date
+                            | SqlType::Time { .. }
+                            | SqlType::DateTime
+                            | SqlType::SmallDateTime
+                            | SqlType::DateTime2 { .. }
+                            | SqlType::DateTimeOffset { .. }
+                    );
                     let coll = collation_of(t);
                     rows.push(vec![
                         s(&db.name),
@@ -661,18 +877,42 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
                         s(&d.name),
                         s(&c.name),
                         i(idx as i32 + 1),
-                        c.default.as_ref().map(|x| s(&format!("({})", x.1.trim_start_matches('(').trim_end_matches(')')))).unwrap_or(Value::Null),
+                        c.default.as_ref().map(|x| s(&x.1)).unwrap_or(Value::Null),
                         s(if c.nullable { "YES" } else { "NO" }),
                         s(type_name(t)),
                         char_len,
                         octet,
                         if numeric { ti(p) } else { Value::Null },
-                        if numeric { Value::SmallInt(if matches!(t, SqlType::Real | SqlType::Float) { 2 } else { 10 }) } else { Value::Null },
-                        if numeric && !matches!(t, SqlType::Real | SqlType::Float) { i(sc as i32) } else { Value::Null },
-                        if datetime { Value::SmallInt(if matches!(t, SqlType::Date) { 0 } else { sc as i16 }) } else { Value::Null },
+                        if numeric {
+                            Value::SmallInt(if matches!(t, SqlType::Real | SqlType::Float) {
+                                2
+                            } else {
+                                10
+                            })
+                        } else {
+                            Value::Null
+                        },
+                        if numeric && !matches!(t, SqlType::Real | SqlType::Float) {
+                            i(sc as i32)
+                        } else {
+                            Value::Null
+                        },
+                        if datetime {
+                            Value::SmallInt(if matches!(t, SqlType::Date) {
+                                0
+                            } else {
+                                sc as i16
+                            })
+                        } else {
+                            Value::Null
+                        },
                         Value::Null,
                         Value::Null,
-                        if coll.is_some() { s(if is_unicode(t) { "UNICODE" } else { "iso_1" }) } else { Value::Null },
+                        if coll.is_some() {
+                            s(if is_unicode(t) { "UNICODE" } else { "iso_1" })
+                        } else {
+                            Value::Null
+                        },
                         Value::Null,
                         Value::Null,
                         opt_s(coll.map(|c| c.name)),
@@ -712,8 +952,15 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
             for d in &defs {
                 for k in &d.keys {
                     rows.push(vec![
-                        s(&db.name), s(&d.schema), s(&k.name), s(&db.name), s(&d.schema), s(&d.name),
-                        s(if k.primary { "PRIMARY KEY" } else { "UNIQUE" }), s("NO"), s("NO"),
+                        s(&db.name),
+                        s(&d.schema),
+                        s(&k.name),
+                        s(&db.name),
+                        s(&d.schema),
+                        s(&d.name),
+                        s(if k.primary { "PRIMARY KEY" } else { "UNIQUE" }),
+                        s("NO"),
+                        s("NO"),
                     ]);
                 }
             }
@@ -734,8 +981,14 @@ pub fn view(db: &Database, all_databases: &[(String, i32)], schema: &str, name: 
                 for k in &d.keys {
                     for (n, (c, _)) in k.columns.iter().enumerate() {
                         rows.push(vec![
-                            s(&db.name), s(&d.schema), s(&k.name), s(&db.name), s(&d.schema), s(&d.name),
-                            s(&d.columns[*c].name), i(n as i32 + 1),
+                            s(&db.name),
+                            s(&d.schema),
+                            s(&k.name),
+                            s(&db.name),
+                            s(&d.schema),
+                            s(&d.name),
+                            s(&d.columns[*c].name),
+                            i(n as i32 + 1),
                         ]);
                     }
                 }
@@ -762,7 +1015,10 @@ fn typed_int(t: &SqlType, v: i64) -> Value {
         SqlType::TinyInt => Value::TinyInt(v as u8),
         SqlType::SmallInt => Value::SmallInt(v as i16),
         SqlType::Int => Value::Int(v as i32),
-        SqlType::Decimal { .. } => Value::Decimal { value: v as i128, scale: 0 },
+        SqlType::Decimal { .. } => Value::Decimal {
+            value: v as i128,
+            scale: 0,
+        },
         _ => Value::BigInt(v),
     }
 }

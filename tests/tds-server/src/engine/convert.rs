@@ -8,7 +8,7 @@ use crate::types::{Collation, SqlError, SqlType, Value};
 /// Days from 0001-01-01 to 1900-01-01 (the datetime/smalldatetime epoch).
 pub const DAYS_TO_1900: i64 = 693_595;
 pub const TICKS_PER_DAY: u64 = 864_000_000_000;
-const TICKS_300_PER_DAY: u32 = 300 * 86_400;
+pub const TICKS_300_PER_DAY: u32 = 300 * 86_400;
 /// 9999-12-31 as days since 0001-01-01.
 pub const MAX_DAYS: i64 = 3_652_058;
 
@@ -57,6 +57,11 @@ pub fn collation_by_name(name: &str) -> Option<Collation> {
         .iter()
         .find(|c| c.name.eq_ignore_ascii_case(name))
         .copied()
+}
+
+/// 10^n as i128, None beyond 10^38.
+pub fn pow10(n: u8) -> Option<i128> {
+    10i128.checked_pow(n as u32)
 }
 
 /// `12.50` -> (1250, precision 4, scale 2).
@@ -239,7 +244,11 @@ pub fn max_length(t: &SqlType) -> i16 {
         SqlType::Bit | SqlType::TinyInt => 1,
         SqlType::SmallInt => 2,
         SqlType::Int | SqlType::Real | SqlType::SmallMoney | SqlType::SmallDateTime => 4,
-        SqlType::BigInt | SqlType::Float | SqlType::Money | SqlType::DateTime | SqlType::RowVersion => 8,
+        SqlType::BigInt
+        | SqlType::Float
+        | SqlType::Money
+        | SqlType::DateTime
+        | SqlType::RowVersion => 8,
         SqlType::Decimal { precision, .. } => match precision {
             0..=9 => 5,
             10..=19 => 9,
@@ -251,10 +260,15 @@ pub fn max_length(t: &SqlType) -> i16 {
         SqlType::DateTime2 { scale } => time_bytes(*scale) + 3,
         SqlType::DateTimeOffset { scale } => time_bytes(*scale) + 5,
         SqlType::Char { len, .. } | SqlType::Binary { len } => *len as i16,
-        SqlType::VarChar { len, .. } | SqlType::VarBinary { len } => len.map(|l| l as i16).unwrap_or(-1),
+        SqlType::VarChar { len, .. } | SqlType::VarBinary { len } => {
+            len.map(|l| l as i16).unwrap_or(-1)
+        }
         SqlType::NChar { len, .. } => (*len as i16).saturating_mul(2),
         SqlType::NVarChar { len, .. } => len.map(|l| (l as i16).saturating_mul(2)).unwrap_or(-1),
-        SqlType::Text { .. } | SqlType::NText { .. } | SqlType::Image | SqlType::UniqueIdentifier => 16,
+        SqlType::Text { .. }
+        | SqlType::NText { .. }
+        | SqlType::Image
+        | SqlType::UniqueIdentifier => 16,
         SqlType::Xml => -1,
         SqlType::SqlVariant => 8016,
     }
@@ -263,10 +277,12 @@ pub fn max_length(t: &SqlType) -> i16 {
 /// Length limit of a string/binary type in characters (or bytes), None = unlimited.
 pub fn char_limit(t: &SqlType) -> Option<usize> {
     match t {
-        SqlType::Char { len, .. } | SqlType::NChar { len, .. } | SqlType::Binary { len } => Some(*len as usize),
-        SqlType::VarChar { len, .. } | SqlType::NVarChar { len, .. } | SqlType::VarBinary { len } => {
-            len.map(|l| l as usize)
+        SqlType::Char { len, .. } | SqlType::NChar { len, .. } | SqlType::Binary { len } => {
+            Some(*len as usize)
         }
+        SqlType::VarChar { len, .. }
+        | SqlType::NVarChar { len, .. }
+        | SqlType::VarBinary { len } => len.map(|l| l as usize),
         _ => None,
     }
 }
@@ -322,7 +338,11 @@ fn overflow(to: &SqlType) -> SqlError {
 }
 
 fn conversion_failed(from: &SqlType, text: &str, to: &SqlType) -> SqlError {
-    let from_name = if is_unicode(from) { "nvarchar" } else { "varchar" };
+    let from_name = if is_unicode(from) {
+        "nvarchar"
+    } else {
+        "varchar"
+    };
     err(
         245,
         16,
@@ -360,7 +380,7 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-fn days_in_month(y: i64, m: u32) -> u32 {
+pub fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
@@ -419,10 +439,18 @@ pub fn parse_datetime(text: &str) -> Option<ParsedDateTime> {
                 return None;
             }
             if parts[0].len() == 4 {
-                (parts[0].parse().ok()?, parts[1].parse().ok()?, parts[2].parse().ok()?)
+                (
+                    parts[0].parse().ok()?,
+                    parts[1].parse().ok()?,
+                    parts[2].parse().ok()?,
+                )
             } else if parts[2].len() == 4 {
                 // mdy, the us_english default DATEFORMAT
-                (parts[2].parse().ok()?, parts[0].parse().ok()?, parts[1].parse().ok()?)
+                (
+                    parts[2].parse().ok()?,
+                    parts[0].parse().ok()?,
+                    parts[1].parse().ok()?,
+                )
             } else {
                 return None;
             }
@@ -470,7 +498,11 @@ pub fn parse_datetime(text: &str) -> Option<ParsedDateTime> {
         if frac.len() > 7 || !ampm.is_empty() {
             return None;
         }
-        let mut f: u64 = if frac.is_empty() { 0 } else { frac.parse().ok()? };
+        let mut f: u64 = if frac.is_empty() {
+            0
+        } else {
+            frac.parse().ok()?
+        };
         for _ in frac.len()..7 {
             f *= 10;
         }
@@ -500,7 +532,7 @@ pub fn ticks_from_300(t300: u32) -> u64 {
 }
 
 /// Date and 100 ns time of a date/time value (local time for datetimeoffset).
-fn date_time_parts(v: &Value) -> Option<(i64, u64, Option<i16>)> {
+pub fn date_time_parts(v: &Value) -> Option<(i64, u64, Option<i16>)> {
     match v {
         Value::Date(d) => Some((*d as i64, 0, None)),
         Value::Time(t) => Some((DAYS_TO_1900, *t, None)),
@@ -528,15 +560,22 @@ fn date_time_parts(v: &Value) -> Option<(i64, u64, Option<i16>)> {
 }
 
 /// Adds `minutes` to a (days, ticks) instant.
-fn shift(days: i64, ticks: u64, minutes: i64) -> (i64, u64) {
-    let total = days as i128 * TICKS_PER_DAY as i128 + ticks as i128 + minutes as i128 * 600_000_000;
+pub fn shift(days: i64, ticks: u64, minutes: i64) -> (i64, u64) {
+    let total =
+        days as i128 * TICKS_PER_DAY as i128 + ticks as i128 + minutes as i128 * 600_000_000;
     let d = total.div_euclid(TICKS_PER_DAY as i128);
     let t = total.rem_euclid(TICKS_PER_DAY as i128);
     (d as i64, t as u64)
 }
 
 /// Builds a value of a date/time type from local date, time and offset.
-fn make_datetime(days: i64, ticks: u64, offset: Option<i16>, to: &SqlType, out_of_range: impl Fn() -> SqlError) -> Result<Value, SqlError> {
+pub fn make_datetime(
+    days: i64,
+    ticks: u64,
+    offset: Option<i16>,
+    to: &SqlType,
+    out_of_range: impl Fn() -> SqlError,
+) -> Result<Value, SqlError> {
     match to {
         SqlType::Date => {
             if !(0..=MAX_DAYS).contains(&days) {
@@ -619,7 +658,7 @@ pub fn format_time(ticks: u64, scale: u8) -> String {
     if scale > 0 {
         let digits = format!("{frac:07}");
         s.push('.');
-        s.push_str(&digits[..scale as usize]);
+        s.push_str(&digits[..scale.min(7) as usize]);
     }
     s
 }
@@ -630,7 +669,9 @@ fn format_offset(minutes: i16) -> String {
     format!("{sign}{:02}:{:02}", m / 60, m % 60)
 }
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 /// datetime/smalldatetime in style 0: `Jan  1 2020 12:00AM`.
 fn format_style0(days: i64, ticks: u64) -> String {
@@ -643,7 +684,10 @@ fn format_style0(days: i64, ticks: u64) -> String {
         12 => (12, "PM"),
         _ => (h - 12, "PM"),
     };
-    format!("{} {d:>2} {y} {h12:>2}:{mi:02}{ampm}", MONTHS[(m - 1) as usize])
+    format!(
+        "{} {d:>2} {y} {h12:>2}:{mi:02}{ampm}",
+        MONTHS[(m - 1) as usize]
+    )
 }
 
 pub fn format_decimal(value: i128, scale: u8) -> String {
@@ -653,7 +697,11 @@ pub fn format_decimal(value: i128, scale: u8) -> String {
     let s = if scale == 0 {
         digits
     } else if digits.len() > scale {
-        format!("{}.{}", &digits[..digits.len() - scale], &digits[digits.len() - scale..])
+        format!(
+            "{}.{}",
+            &digits[..digits.len() - scale],
+            &digits[digits.len() - scale..]
+        )
     } else {
         format!("0.{}{}", "0".repeat(scale - digits.len()), digits)
     };
@@ -665,7 +713,7 @@ pub fn format_decimal(value: i128, scale: u8) -> String {
 }
 
 /// float/real as CAST to varchar shows them: up to `digits` significant digits, `e+006` form.
-fn format_float(f: f64, digits: usize) -> String {
+pub fn format_float(f: f64, digits: usize) -> String {
     if f == 0.0 {
         return "0".into();
     }
@@ -692,13 +740,28 @@ fn format_float(f: f64, digits: usize) -> String {
 
 pub fn format_guid(g: &[u8; 16]) -> String {
     let h: String = g.iter().map(|b| format!("{b:02X}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 pub fn parse_guid(s: &str) -> Option<[u8; 16]> {
     let t = s.trim().trim_start_matches('{').trim_end_matches('}');
+    if !t.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+        return None;
+    }
     let parts: Vec<&str> = t.split('-').collect();
-    if parts.len() != 5 || [8, 4, 4, 4, 12].iter().zip(&parts).any(|(n, p)| p.len() != *n) {
+    if parts.len() != 5
+        || [8, 4, 4, 4, 12]
+            .iter()
+            .zip(&parts)
+            .any(|(n, p)| p.len() != *n)
+    {
         return None;
     }
     let hex: String = parts.concat();
@@ -725,7 +788,11 @@ pub fn to_text(v: &Value, from: &SqlType, style: Option<i64>) -> String {
                 format_decimal(*m as i128, 4)
             } else {
                 // style 0: two decimals, rounded
-                let r = if *m >= 0 { (*m + 50) / 100 } else { (*m - 50) / 100 };
+                let r = if *m >= 0 {
+                    (*m + 50) / 100
+                } else {
+                    (*m - 50) / 100
+                };
                 format_decimal(r as i128, 2)
             }
         }
@@ -750,7 +817,9 @@ pub fn to_text(v: &Value, from: &SqlType, style: Option<i64>) -> String {
                 return String::new();
             };
             let scale = match from {
-                SqlType::Time { scale } | SqlType::DateTime2 { scale } | SqlType::DateTimeOffset { scale } => *scale,
+                SqlType::Time { scale }
+                | SqlType::DateTime2 { scale }
+                | SqlType::DateTimeOffset { scale } => *scale,
                 _ => 7,
             };
             match v {
@@ -764,10 +833,16 @@ pub fn to_text(v: &Value, from: &SqlType, style: Option<i64>) -> String {
                 },
                 Value::Time(_) => format_time(ticks, scale),
                 Value::DateTime { .. } | Value::SmallDateTime { .. } => {
-                    let ms = |t: u64| (t / 10_000) % 1000;
+                    // 1/300 s ticks show as .xx0, .xx3 or .xx7 (rounded milliseconds).
+                    let ms = |t: u64| ((t + 5_000) / 10_000) % 1000;
                     match style {
                         120 | 20 => format!("{} {}", format_date(days), format_time(ticks, 0)),
-                        121 | 21 | 25 => format!("{} {}.{:03}", format_date(days), format_time(ticks, 0), ms(ticks)),
+                        121 | 21 | 25 => format!(
+                            "{} {}.{:03}",
+                            format_date(days),
+                            format_time(ticks, 0),
+                            ms(ticks)
+                        ),
                         126 | 127 => {
                             let base = format!("{}T{}", format_date(days), format_time(ticks, 0));
                             if ms(ticks) == 0 {
@@ -783,7 +858,11 @@ pub fn to_text(v: &Value, from: &SqlType, style: Option<i64>) -> String {
                     }
                 }
                 _ => {
-                    let sep = if style == 126 || style == 127 { 'T' } else { ' ' };
+                    let sep = if style == 126 || style == 127 {
+                        'T'
+                    } else {
+                        ' '
+                    };
                     let mut s = format!("{}{sep}{}", format_date(days), format_time(ticks, scale));
                     if let Some(o) = offset {
                         s.push(' ');
@@ -796,7 +875,7 @@ pub fn to_text(v: &Value, from: &SqlType, style: Option<i64>) -> String {
     }
 }
 
-fn int_value(v: &Value) -> Option<i64> {
+pub fn int_value(v: &Value) -> Option<i64> {
     match v {
         Value::Bit(b) => Some(*b as i64),
         Value::TinyInt(x) => Some(*x as i64),
@@ -831,17 +910,25 @@ pub fn rescale(value: i128, from: u8, to: u8) -> Option<i128> {
         let f = 10i128.checked_pow((from - to) as u32)?;
         let q = value / f;
         let r = value % f;
-        Some(if r.unsigned_abs() * 2 >= f.unsigned_abs() { q + value.signum() } else { q })
+        Some(if r.unsigned_abs() * 2 >= f.unsigned_abs() {
+            q + value.signum()
+        } else {
+            q
+        })
     }
 }
 
-fn parse_decimal_text(s: &str) -> Option<(i128, u8)> {
+pub fn parse_decimal_text(s: &str) -> Option<(i128, u8)> {
     let t = s.trim();
     let (neg, t) = match t.strip_prefix('-') {
         Some(r) => (true, r),
         None => (false, t.strip_prefix('+').unwrap_or(t)),
     };
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit() || b == b'.') || t.matches('.').count() > 1 || t == "." {
+    if t.is_empty()
+        || !t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        || t.matches('.').count() > 1
+        || t == "."
+    {
         return None;
     }
     let (v, _, s) = literal_decimal(t)?;
@@ -860,7 +947,12 @@ fn parse_int_text(s: &str) -> Option<i64> {
 
 /// Converts `v` (of type `from`) to `to`, as CAST/CONVERT does (strings are truncated silently
 /// to the target length; integer overflow and bad text are errors).
-pub fn convert(v: &Value, from: &SqlType, to: &SqlType, style: Option<i64>) -> Result<Value, SqlError> {
+pub fn convert(
+    v: &Value,
+    from: &SqlType,
+    to: &SqlType,
+    style: Option<i64>,
+) -> Result<Value, SqlError> {
     if let Value::Null = v {
         return Ok(Value::Null);
     }
@@ -883,7 +975,7 @@ pub fn convert(v: &Value, from: &SqlType, to: &SqlType, style: Option<i64>) -> R
                     }
                 }
                 Value::Decimal { value, scale } => {
-                    let t = *value / 10i128.pow(*scale as u32);
+                    let t = *value / pow10(*scale).ok_or_else(|| overflow(to))?;
                     i64::try_from(t).map_err(|_| overflow(to))?
                 }
                 Value::Money(m) => {
@@ -927,11 +1019,7 @@ pub fn convert(v: &Value, from: &SqlType, to: &SqlType, style: Option<i64>) -> R
                 _ => c(Value::BigInt(i)),
             }
         }
-        SqlType::Decimal {
-            precision, scale, ..
-        }
-        | SqlType::Money
-        | SqlType::SmallMoney => {
+        SqlType::Decimal { .. } | SqlType::Money | SqlType::SmallMoney => {
             let (p, s) = match to {
                 SqlType::Decimal {
                     precision, scale, ..
@@ -939,7 +1027,6 @@ pub fn convert(v: &Value, from: &SqlType, to: &SqlType, style: Option<i64>) -> R
                 SqlType::Money => (19, 4),
                 _ => (10, 4),
             };
-            let _ = (precision, scale);
             let unscaled = match v {
                 Value::Str(text) => {
                     let t = text.trim().trim_start_matches('$');
@@ -972,7 +1059,7 @@ pub fn convert(v: &Value, from: &SqlType, to: &SqlType, style: Option<i64>) -> R
             let unscaled = unscaled.ok_or_else(|| numeric_overflow(from, to))?;
             match to {
                 SqlType::Decimal { .. } => {
-                    if unscaled.unsigned_abs() >= 10u128.pow(p as u32) {
+                    if pow10(p).is_none_or(|limit| unscaled.unsigned_abs() >= limit.unsigned_abs()) {
                         return Err(numeric_overflow(from, to));
                     }
                     c(Value::Decimal {
@@ -1073,6 +1160,11 @@ pub fn convert(v: &Value, from: &SqlType, to: &SqlType, style: Option<i64>) -> R
                 Value::Bytes(b) if style.unwrap_or(0) == 0 => String::from_utf8_lossy(b).into_owned(),
                 _ => to_text(v, from, style),
             };
+            let text = if is_unicode(to) {
+                text
+            } else {
+                to_code_page(&text, to)
+            };
             let text = match char_limit(to) {
                 Some(limit) if !matches!(v, Value::Str(_)) && is_numeric(from) && text.chars().count() > limit => {
                     // Numbers that do not fit come back as '*' (varchar) or fail (nvarchar).
@@ -1083,6 +1175,18 @@ pub fn convert(v: &Value, from: &SqlType, to: &SqlType, style: Option<i64>) -> R
                 }
                 Some(limit) => truncate_chars(&text, limit, is_unicode(to)),
                 None => text,
+            };
+            // char(n)/nchar(n) hold exactly n characters, blank-padded.
+            let text = match to {
+                SqlType::Char { len, .. } | SqlType::NChar { len, .. } => {
+                    let have = string_units(&text, is_unicode(to));
+                    let mut t = text;
+                    for _ in have..*len as usize {
+                        t.push(' ');
+                    }
+                    t
+                }
+                _ => text,
             };
             c(Value::Str(text.into()))
         }
@@ -1181,6 +1285,44 @@ pub fn truncate_chars(s: &str, limit: usize, unicode: bool) -> String {
     }
 }
 
+/// Text as a single-byte column of `to`'s code page holds it: characters the code page
+/// lacks become '?' (one per UTF-16 unit, as SQL Server converts them).
+pub fn to_code_page(text: &str, to: &SqlType) -> String {
+    let code_page = collation_of(to).map(|c| c.code_page).unwrap_or(1252);
+    if text.is_ascii() || code_page == 65001 {
+        return text.to_string();
+    }
+    let Some(encoding) = crate::wire::encode::encoding_for_code_page(code_page) else {
+        return text.to_string();
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut buf = [0u8; 4];
+    for ch in text.chars() {
+        let piece = ch.encode_utf8(&mut buf);
+        let (_, _, unmappable) = encoding.encode(piece);
+        if unmappable {
+            for _ in 0..ch.len_utf16() {
+                out.push('?');
+            }
+        } else {
+            out.push(ch);
+        }
+    }
+    out
+}
+
+/// Bytes of a string in a single-byte column's code page (what varchar(n) counts).
+pub fn single_byte_len(text: &str, to: &SqlType) -> usize {
+    let code_page = collation_of(to).map(|c| c.code_page).unwrap_or(1252);
+    if text.is_ascii() {
+        return text.len();
+    }
+    match crate::wire::encode::encoding_for_code_page(code_page) {
+        None => text.len(),
+        Some(encoding) => encoding.encode(text).0.len(),
+    }
+}
+
 /// Length of a string as the column limit counts it.
 pub fn string_units(s: &str, unicode: bool) -> usize {
     if unicode {
@@ -1233,7 +1375,9 @@ pub fn compare(a: &Value, b: &Value, binary_collation: bool) -> Option<Ordering>
             }
             let instant = |v: &Value| -> Option<(i64, u64)> {
                 match v {
-                    Value::DateTimeOffset { days, ticks_100ns, .. } => Some((*days as i64, *ticks_100ns)),
+                    Value::DateTimeOffset {
+                        days, ticks_100ns, ..
+                    } => Some((*days as i64, *ticks_100ns)),
                     Value::Time(t) => Some((0, *t)),
                     other => date_time_parts(other).map(|(d, t, _)| (d, t)),
                 }
@@ -1243,71 +1387,177 @@ pub fn compare(a: &Value, b: &Value, binary_collation: bool) -> Option<Ordering>
     }
 }
 
-/// Case-insensitive (unless binary), trailing blanks ignored, as the CI_AS collations compare.
+/// A character's place under SQL Server's Latin1 CI_AS collations: its letter (case
+/// folded) and an accent rank, so that `Å` sorts with `A` (after it) and before `B`.
+pub fn collation_key(c: char) -> (char, u8) {
+    let lower = if c.is_ascii() {
+        c.to_ascii_lowercase()
+    } else {
+        let mut l = c.to_lowercase();
+        match (l.next(), l.next()) {
+            (Some(x), None) => x,
+            _ => c,
+        }
+    };
+    match lower {
+        'á' => ('a', 1),
+        'à' => ('a', 2),
+        'â' => ('a', 3),
+        'ä' => ('a', 4),
+        'ã' => ('a', 5),
+        'å' => ('a', 6),
+        'æ' => ('a', 7),
+        'ç' => ('c', 1),
+        'é' => ('e', 1),
+        'è' => ('e', 2),
+        'ê' => ('e', 3),
+        'ë' => ('e', 4),
+        'í' => ('i', 1),
+        'ì' => ('i', 2),
+        'î' => ('i', 3),
+        'ï' => ('i', 4),
+        'ð' => ('d', 1),
+        'ñ' => ('n', 1),
+        'ó' => ('o', 1),
+        'ò' => ('o', 2),
+        'ô' => ('o', 3),
+        'ö' => ('o', 4),
+        'õ' => ('o', 5),
+        'ø' => ('o', 6),
+        'ú' => ('u', 1),
+        'ù' => ('u', 2),
+        'û' => ('u', 3),
+        'ü' => ('u', 4),
+        'ý' => ('y', 1),
+        'ÿ' => ('y', 4),
+        'ß' => ('s', 9),
+        'þ' => ('t', 9),
+        other => (other, 0),
+    }
+}
+
+/// Case-insensitive and accent-sensitive (unless binary), trailing blanks ignored, as the
+/// CI_AS collations compare: letters first, accents only to break a tie.
 pub fn compare_text(x: &str, y: &str, binary: bool) -> Ordering {
     let x = x.trim_end_matches(' ');
     let y = y.trim_end_matches(' ');
     if binary {
         return x.cmp(y);
     }
-    let mut xi = x.chars().flat_map(char::to_lowercase);
-    let mut yi = y.chars().flat_map(char::to_lowercase);
-    loop {
-        match (xi.next(), yi.next()) {
-            (None, None) => return Ordering::Equal,
-            (None, Some(_)) => return Ordering::Less,
-            (Some(_), None) => return Ordering::Greater,
-            (Some(a), Some(b)) if a != b => return a.cmp(&b),
-            _ => {}
-        }
-    }
-}
-
-/// `LIKE` with `%`, `_` and `[...]` classes, case-insensitive.
-pub fn like(text: &str, pattern: &str) -> bool {
-    let t: Vec<char> = text.chars().flat_map(char::to_lowercase).collect();
-    let p: Vec<char> = pattern.chars().flat_map(char::to_lowercase).collect();
-    like_at(&t, &p)
-}
-
-fn like_at(t: &[char], p: &[char]) -> bool {
-    if p.is_empty() {
-        return t.is_empty();
-    }
-    match p[0] {
-        '%' => (0..=t.len()).any(|i| like_at(&t[i..], &p[1..])),
-        '_' => !t.is_empty() && like_at(&t[1..], &p[1..]),
-        '[' => {
-            let Some(end) = p.iter().position(|&c| c == ']') else {
-                return !t.is_empty() && t[0] == '[' && like_at(&t[1..], &p[1..]);
-            };
-            if t.is_empty() {
-                return false;
+    if x.is_ascii() && y.is_ascii() {
+        let (a, b) = (x.as_bytes(), y.as_bytes());
+        for (p, q) in a.iter().zip(b) {
+            let (p, q) = (p.to_ascii_lowercase(), q.to_ascii_lowercase());
+            if p != q {
+                return p.cmp(&q);
             }
-            let class = &p[1..end];
-            let (negate, class) = match class.first() {
-                Some('^') => (true, &class[1..]),
-                _ => (false, class),
-            };
-            let mut hit = false;
-            let mut i = 0;
-            while i < class.len() {
-                if i + 2 < class.len() && class[i + 1] == '-' {
-                    if class[i] <= t[0] && t[0] <= class[i + 2] {
-                        hit = true;
-                    }
-                    i += 3;
-                } else {
-                    if class[i] == t[0] {
-                        hit = true;
-                    }
-                    i += 1;
+        }
+        return a.len().cmp(&b.len());
+    }
+    let primary = |s: &str| s.chars().map(|c| collation_key(c).0).collect::<Vec<_>>();
+    match primary(x).cmp(&primary(y)) {
+        Ordering::Equal => {}
+        o => return o,
+    }
+    let secondary = |s: &str| s.chars().map(|c| collation_key(c).1).collect::<Vec<_>>();
+    secondary(x).cmp(&secondary(y))
+}
+
+/// One element of a LIKE pattern.
+enum LikeTok {
+    Any,
+    One,
+    /// `[...]`: ranges and single characters (as collation keys), negated with `^`.
+    Class(Vec<((char, u8), (char, u8))>, bool),
+    Lit((char, u8)),
+}
+
+fn like_pattern(pattern: &str) -> Vec<LikeTok> {
+    let p: Vec<char> = pattern.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < p.len() {
+        match p[i] {
+            '%' => {
+                if !matches!(out.last(), Some(LikeTok::Any)) {
+                    out.push(LikeTok::Any);
                 }
             }
-            hit != negate && like_at(&t[1..], &p[end + 1..])
+            '_' => out.push(LikeTok::One),
+            '[' => match p[i + 1..].iter().position(|&c| c == ']') {
+                Some(len) => {
+                    let class = &p[i + 1..i + 1 + len];
+                    let (negate, class) = match class.first() {
+                        Some('^') => (true, &class[1..]),
+                        _ => (false, class),
+                    };
+                    let mut items = Vec::new();
+                    let mut k = 0;
+                    while k < class.len() {
+                        if k + 2 < class.len() && class[k + 1] == '-' {
+                            items.push((collation_key(class[k]), collation_key(class[k + 2])));
+                            k += 3;
+                        } else {
+                            let key = collation_key(class[k]);
+                            items.push((key, key));
+                            k += 1;
+                        }
+                    }
+                    out.push(LikeTok::Class(items, negate));
+                    i += len + 1;
+                }
+                None => out.push(LikeTok::Lit(collation_key('['))),
+            },
+            c => out.push(LikeTok::Lit(collation_key(c))),
         }
-        c => !t.is_empty() && t[0] == c && like_at(&t[1..], &p[1..]),
+        i += 1;
     }
+    out
+}
+
+/// `LIKE` with `%`, `_` and `[...]` classes, under the CI_AS collation. Linear memory and
+/// text × pattern time, whatever the pattern.
+pub fn like(text: &str, pattern: &str) -> bool {
+    let pat = like_pattern(pattern);
+    // matched[j]: the pattern's first j elements match the text read so far.
+    let mut matched = vec![false; pat.len() + 1];
+    matched[0] = true;
+    for j in 0..pat.len() {
+        if matches!(pat[j], LikeTok::Any) && matched[j] {
+            matched[j + 1] = true;
+        }
+    }
+    let mut next = vec![false; pat.len() + 1];
+    for c in text.chars().map(collation_key) {
+        next.iter_mut().for_each(|m| *m = false);
+        for j in 0..pat.len() {
+            let hit = match &pat[j] {
+                LikeTok::Any => {
+                    // % absorbs this character.
+                    if matched[j + 1] {
+                        next[j + 1] = true;
+                    }
+                    false
+                }
+                LikeTok::One => true,
+                LikeTok::Lit(k) => *k == c,
+                LikeTok::Class(items, negate) => {
+                    items.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negate
+                }
+            };
+            if hit && matched[j] {
+                next[j + 1] = true;
+            }
+            if matches!(pat[j], LikeTok::Any) && next[j] {
+                next[j + 1] = true;
+            }
+        }
+        std::mem::swap(&mut matched, &mut next);
+        if !matched.iter().any(|m| *m) {
+            return false;
+        }
+    }
+    matched[pat.len()]
 }
 
 #[cfg(test)]
@@ -1327,7 +1577,10 @@ mod tests {
 
     #[test]
     fn datetimeoffset_text_is_stored_as_utc() {
-        let c = SqlType::VarChar { len: Some(40), collation: Collation::SQL_LATIN1_GENERAL_CP1_CI_AS };
+        let c = SqlType::VarChar {
+            len: Some(40),
+            collation: Collation::SQL_LATIN1_GENERAL_CP1_CI_AS,
+        };
         let v = convert(
             &Value::Str("2020-01-01 01:00:00.1234567 +14:00".into()),
             &c,
@@ -1335,29 +1588,69 @@ mod tests {
             None,
         )
         .unwrap();
-        let Value::DateTimeOffset { days, ticks_100ns, offset_minutes } = v else { panic!() };
+        let Value::DateTimeOffset {
+            days,
+            ticks_100ns,
+            offset_minutes,
+        } = v
+        else {
+            panic!()
+        };
         assert_eq!(offset_minutes, 840);
         assert_eq!(format_date(days as i64), "2019-12-31");
         assert_eq!(format_time(ticks_100ns, 7), "11:00:00.1234567");
-        assert_eq!(to_text(&v, &SqlType::DateTimeOffset { scale: 7 }, None), "2020-01-01 01:00:00.1234567 +14:00");
+        assert_eq!(
+            to_text(&v, &SqlType::DateTimeOffset { scale: 7 }, None),
+            "2020-01-01 01:00:00.1234567 +14:00"
+        );
     }
 
     #[test]
     fn datetime_ticks_round_to_300ths() {
-        let c = SqlType::VarChar { len: Some(40), collation: Collation::SQL_LATIN1_GENERAL_CP1_CI_AS };
-        let v = convert(&Value::Str("2000-01-01 00:00:00.002".into()), &c, &SqlType::DateTime, None).unwrap();
-        assert_eq!(v, Value::DateTime { days: 36_524, ticks_300: 1 });
-        assert_eq!(to_text(&v, &SqlType::DateTime, Some(121)), "2000-01-01 00:00:00.003");
+        let c = SqlType::VarChar {
+            len: Some(40),
+            collation: Collation::SQL_LATIN1_GENERAL_CP1_CI_AS,
+        };
+        let v = convert(
+            &Value::Str("2000-01-01 00:00:00.002".into()),
+            &c,
+            &SqlType::DateTime,
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            v,
+            Value::DateTime {
+                days: 36_524,
+                ticks_300: 1
+            }
+        );
+        assert_eq!(
+            to_text(&v, &SqlType::DateTime, Some(121)),
+            "2000-01-01 00:00:00.003"
+        );
         assert_eq!(to_text(&v, &SqlType::DateTime, None), "Jan  1 2000 12:00AM");
     }
 
     #[test]
     fn conversion_errors_match_sql_server() {
-        let c = SqlType::VarChar { len: Some(3), collation: Collation::SQL_LATIN1_GENERAL_CP1_CI_AS };
+        let c = SqlType::VarChar {
+            len: Some(3),
+            collation: Collation::SQL_LATIN1_GENERAL_CP1_CI_AS,
+        };
         let e = convert(&Value::Str("x".into()), &c, &SqlType::Int, None).unwrap_err();
         assert_eq!((e.number, e.class), (245, 16));
-        assert_eq!(e.message, "Conversion failed when converting the varchar value 'x' to data type int.");
-        let e = convert(&Value::BigInt(1 << 40), &SqlType::BigInt, &SqlType::Int, None).unwrap_err();
+        assert_eq!(
+            e.message,
+            "Conversion failed when converting the varchar value 'x' to data type int."
+        );
+        let e = convert(
+            &Value::BigInt(1 << 40),
+            &SqlType::BigInt,
+            &SqlType::Int,
+            None,
+        )
+        .unwrap_err();
         assert_eq!(e.number, 8115);
     }
 

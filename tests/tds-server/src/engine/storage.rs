@@ -5,11 +5,18 @@
 //! Tables with a clustered key keep their rows in key order, as SQL Server's clustered index
 //! does, so key ranges are found by binary search and ORDER BY key needs no sort.
 
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::ast::Expr;
 use super::generate::GenKind;
-use crate::types::{SqlType, Value};
+use crate::types::{Column, SqlType, Value};
+
+/// Object ids of `#temp` tables: negative, as SQL Server gives them in tempdb.
+pub fn temp_object_id() -> i32 {
+    static NEXT: AtomicI32 = AtomicI32::new(-1_000_000_000);
+    NEXT.fetch_add(7919, Ordering::SeqCst)
+}
 
 pub type Row = Arc<[Value]>;
 
@@ -52,7 +59,9 @@ pub struct TableDef {
 
 impl TableDef {
     pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .position(|c| c.name.eq_ignore_ascii_case(name))
     }
 
     pub fn clustered_key(&self) -> Option<&KeyInfo> {
@@ -66,6 +75,20 @@ impl TableDef {
     pub fn qualified(&self) -> String {
         format!("{}.{}", self.schema, self.name)
     }
+
+    /// The columns as a result set describes them.
+    pub fn result_columns(&self) -> Vec<Column> {
+        self.columns
+            .iter()
+            .map(|c| Column {
+                name: c.name.clone(),
+                sql_type: c.sql_type.clone(),
+                nullable: c.nullable,
+                identity: c.identity.is_some(),
+                computed: c.computed.is_some(),
+            })
+            .collect()
+    }
 }
 
 #[derive(Clone)]
@@ -75,7 +98,10 @@ pub enum TableData {
         /// Last identity value handed out (None = none yet).
         identity_last: Option<i64>,
     },
-    Generated { kind: GenKind, rows: u64 },
+    Generated {
+        kind: GenKind,
+        rows: u64,
+    },
 }
 
 impl TableData {
@@ -100,6 +126,13 @@ pub struct Table {
 }
 
 impl Table {
+    pub fn new(def: TableDef, data: TableData) -> Table {
+        Table {
+            def: Arc::new(def),
+            data: Mutex::new(data),
+        }
+    }
+
     pub fn lock(&self) -> MutexGuard<'_, TableData> {
         // The data stays consistent even if a holder panicked: every write is one assignment.
         self.data.lock().unwrap_or_else(|e| e.into_inner())
@@ -132,10 +165,22 @@ const OBJECT_ID_STEP: i32 = 16_000_057;
 impl Database {
     pub fn new(name: &str, id: i32) -> Database {
         let schemas = vec![
-            Schema { id: 1, name: "dbo".into() },
-            Schema { id: 2, name: "guest".into() },
-            Schema { id: 3, name: "INFORMATION_SCHEMA".into() },
-            Schema { id: 4, name: "sys".into() },
+            Schema {
+                id: 1,
+                name: "dbo".into(),
+            },
+            Schema {
+                id: 2,
+                name: "guest".into(),
+            },
+            Schema {
+                id: 3,
+                name: "INFORMATION_SCHEMA".into(),
+            },
+            Schema {
+                id: 4,
+                name: "sys".into(),
+            },
         ];
         Database {
             name: name.to_string(),
@@ -155,17 +200,72 @@ impl Database {
     pub fn write(&self) -> RwLockWriteGuard<'_, DbState> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Schema and name of a table or constraint by object id.
+    pub fn object_name(&self, id: i32) -> Option<(String, String)> {
+        let st = self.read();
+        for t in &st.tables {
+            if t.def.object_id == id {
+                return Some((t.def.schema.clone(), t.def.name.clone()));
+            }
+            if let Some(k) = t.def.keys.iter().find(|k| k.object_id == id) {
+                return Some((t.def.schema.clone(), k.name.clone()));
+            }
+            for c in &t.def.columns {
+                if let Some((_, _, name, did)) = &c.default {
+                    if *did == id {
+                        return Some((t.def.schema.clone(), name.clone()));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Object id of a table or constraint in a schema.
+    pub fn object_id(&self, schema: &str, name: &str) -> Option<i32> {
+        let st = self.read();
+        for t in st
+            .tables
+            .iter()
+            .filter(|t| t.def.schema.eq_ignore_ascii_case(schema))
+        {
+            if t.def.name.eq_ignore_ascii_case(name) {
+                return Some(t.def.object_id);
+            }
+            if let Some(k) = t
+                .def
+                .keys
+                .iter()
+                .find(|k| k.name.eq_ignore_ascii_case(name))
+            {
+                return Some(k.object_id);
+            }
+            for c in &t.def.columns {
+                if let Some((_, _, dname, did)) = &c.default {
+                    if dname.eq_ignore_ascii_case(name) {
+                        return Some(*did);
+                    }
+                }
+            }
+        }
+        None
+    }
 }
 
 impl DbState {
     pub fn schema(&self, name: &str) -> Option<&Schema> {
-        self.schemas.iter().find(|s| s.name.eq_ignore_ascii_case(name))
+        self.schemas
+            .iter()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<Arc<Table>> {
         self.tables
             .iter()
-            .find(|t| t.def.schema.eq_ignore_ascii_case(schema) && t.def.name.eq_ignore_ascii_case(name))
+            .find(|t| {
+                t.def.schema.eq_ignore_ascii_case(schema) && t.def.name.eq_ignore_ascii_case(name)
+            })
             .cloned()
     }
 
@@ -185,7 +285,9 @@ impl DbState {
                 && (t.def.name.eq_ignore_ascii_case(name)
                     || t.def.keys.iter().any(|k| k.name.eq_ignore_ascii_case(name))
                     || t.def.columns.iter().any(|c| {
-                        c.default.as_ref().is_some_and(|d| d.2.eq_ignore_ascii_case(name))
+                        c.default
+                            .as_ref()
+                            .is_some_and(|d| d.2.eq_ignore_ascii_case(name))
                     }))
         })
     }

@@ -103,15 +103,27 @@ impl BinOp {
 pub enum SelectItem {
     /// `*` or `alias.*`.
     Wildcard(Option<String>),
-    Expr { expr: Expr, alias: Option<String> },
+    Expr {
+        expr: Expr,
+        alias: Option<String>,
+    },
     /// `@var = expr` (assignment SELECT).
-    Assign { var: String, expr: Expr },
+    Assign {
+        var: String,
+        expr: Expr,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum TableSource {
-    Named { name: ObjName, alias: Option<String> },
-    Derived { select: Box<Select>, alias: String },
+    Named {
+        name: ObjName,
+        alias: Option<String>,
+    },
+    Derived {
+        select: Box<Select>,
+        alias: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +181,8 @@ pub struct ColumnDef {
     pub computed: Option<(Expr, String)>,
     pub persisted: bool,
     pub default: Option<(Expr, String)>,
+    /// `CONSTRAINT name DEFAULT ...`: the default constraint's name.
+    pub default_name: Option<String>,
     /// Inline PRIMARY KEY / UNIQUE (constraint name, clustered).
     pub primary_key: Option<(Option<String>, Option<bool>)>,
     pub unique: Option<(Option<String>, Option<bool>)>,
@@ -209,6 +223,8 @@ pub struct Assignment {
     pub value: Expr,
 }
 
+/// One statement. (Sizes differ a lot between variants; statements are few and short-lived.)
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Stmt {
     Select(Select),

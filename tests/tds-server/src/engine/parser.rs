@@ -2,13 +2,33 @@
 //! Syntax errors are SQL Server's 102 ("Incorrect syntax near 'X'.") and 156 (near a keyword).
 
 use super::ast::*;
-use super::lexer::{is_reserved, syntax_error_near, tokenize, Tok, Token};
 use super::convert::{collation_by_name, literal_decimal};
+use super::expr::unsupported;
+use super::lexer::{is_reserved, syntax_error_near, tokenize, Tok, Token};
 use crate::types::{Collation, SqlError, SqlType, Value};
+
+/// Parses an object name given as text (`OBJECT_ID('dbo.T')`, an RPC procedure name).
+pub fn parse_object_name(text: &str) -> Result<ObjName, SqlError> {
+    let toks = tokenize(text)?;
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
+    let name = p.obj_name()?;
+    if !p.at_eof() {
+        return Err(p.error());
+    }
+    Ok(name)
+}
 
 pub fn parse_batch(sql: &str) -> Result<Vec<(Stmt, u32)>, SqlError> {
     let toks = tokenize(sql)?;
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let mut out = Vec::new();
     let mut first = true;
     loop {
@@ -27,7 +47,11 @@ pub fn parse_batch(sql: &str) -> Result<Vec<(Stmt, u32)>, SqlError> {
 /// Parses one expression (computed column definitions, defaults).
 pub fn parse_expression(sql: &str) -> Result<Expr, SqlError> {
     let toks = tokenize(sql)?;
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let e = p.expr()?;
     if !p.at_eof() {
         return Err(p.error());
@@ -38,7 +62,11 @@ pub fn parse_expression(sql: &str) -> Result<Expr, SqlError> {
 /// Parses a parameter declaration list of sp_executesql: `@P1 int, @P2 nvarchar(4000) OUTPUT`.
 pub fn parse_param_decls(sql: &str) -> Result<Vec<(String, SqlType)>, SqlError> {
     let toks = tokenize(sql)?;
-    let mut p = Parser { toks, pos: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+    };
     let mut out = Vec::new();
     while !p.at_eof() {
         let name = match &p.peek().tok {
@@ -65,29 +93,89 @@ pub fn parse_param_decls(sql: &str) -> Result<Vec<(String, SqlType)>, SqlError> 
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
+    /// Nesting of the expression being parsed (parentheses, operators, subqueries).
+    depth: usize,
+}
+
+/// How deeply parentheses, prefix operators and subqueries may nest (and how long a chain
+/// of arithmetic operators may be) before error 191; keeps parsing, binding and evaluation,
+/// which recurse, well inside a thread's stack. AND/OR lists of any length are built as
+/// balanced trees and stay shallow.
+const MAX_NESTING: usize = 100;
+const MAX_CHAIN: usize = 1000;
+
+fn too_deep() -> SqlError {
+    SqlError::new(
+        191,
+        1,
+        15,
+        "Some part of your SQL statement is nested too deeply. Rewrite the query or break it up into smaller queries.",
+    )
 }
 
 const TABLE_HINTS: &[&str] = &[
-    "NOLOCK", "READUNCOMMITTED", "READCOMMITTED", "READCOMMITTEDLOCK", "READPAST",
-    "REPEATABLEREAD", "SERIALIZABLE", "HOLDLOCK", "TABLOCK", "TABLOCKX", "UPDLOCK", "ROWLOCK",
-    "PAGLOCK", "XLOCK", "NOWAIT", "SNAPSHOT", "FORCESEEK", "FORCESCAN", "NOEXPAND",
-    "KEEPIDENTITY", "KEEPDEFAULTS", "IGNORE_CONSTRAINTS", "IGNORE_TRIGGERS",
+    "NOLOCK",
+    "READUNCOMMITTED",
+    "READCOMMITTED",
+    "READCOMMITTEDLOCK",
+    "READPAST",
+    "REPEATABLEREAD",
+    "SERIALIZABLE",
+    "HOLDLOCK",
+    "TABLOCK",
+    "TABLOCKX",
+    "UPDLOCK",
+    "ROWLOCK",
+    "PAGLOCK",
+    "XLOCK",
+    "NOWAIT",
+    "SNAPSHOT",
+    "FORCESEEK",
+    "FORCESCAN",
+    "NOEXPAND",
+    "KEEPIDENTITY",
+    "KEEPDEFAULTS",
+    "IGNORE_CONSTRAINTS",
+    "IGNORE_TRIGGERS",
 ];
 
 /// ON/OFF options SQL Server accepts in `SET`.
 const SET_FLAGS: &[&str] = &[
-    "NOCOUNT", "ANSI_NULLS", "ANSI_PADDING", "ANSI_WARNINGS", "ANSI_NULL_DFLT_ON",
-    "ANSI_NULL_DFLT_OFF", "ANSI_DEFAULTS", "ARITHABORT", "ARITHIGNORE",
-    "CONCAT_NULL_YIELDS_NULL", "CURSOR_CLOSE_ON_COMMIT", "IMPLICIT_TRANSACTIONS",
-    "NUMERIC_ROUNDABORT", "QUOTED_IDENTIFIER", "XACT_ABORT", "FMTONLY", "NOEXEC", "PARSEONLY",
-    "SHOWPLAN_ALL", "SHOWPLAN_TEXT", "SHOWPLAN_XML", "FORCEPLAN", "NO_BROWSETABLE",
+    "NOCOUNT",
+    "ANSI_NULLS",
+    "ANSI_PADDING",
+    "ANSI_WARNINGS",
+    "ANSI_NULL_DFLT_ON",
+    "ANSI_NULL_DFLT_OFF",
+    "ANSI_DEFAULTS",
+    "ARITHABORT",
+    "ARITHIGNORE",
+    "CONCAT_NULL_YIELDS_NULL",
+    "CURSOR_CLOSE_ON_COMMIT",
+    "IMPLICIT_TRANSACTIONS",
+    "NUMERIC_ROUNDABORT",
+    "QUOTED_IDENTIFIER",
+    "XACT_ABORT",
+    "FMTONLY",
+    "NOEXEC",
+    "PARSEONLY",
+    "SHOWPLAN_ALL",
+    "SHOWPLAN_TEXT",
+    "SHOWPLAN_XML",
+    "FORCEPLAN",
+    "NO_BROWSETABLE",
     "REMOTE_PROC_TRANSACTIONS",
 ];
 
 /// Options that take a number (or a word for DEADLOCK_PRIORITY).
 const SET_VALUES: &[&str] = &[
-    "TEXTSIZE", "LOCK_TIMEOUT", "ROWCOUNT", "DEADLOCK_PRIORITY", "DATEFIRST",
-    "QUERY_GOVERNOR_COST_LIMIT", "CONTEXT_INFO",
+    "TEXTSIZE",
+    "LOCK_TIMEOUT",
+    "ROWCOUNT",
+    "DEADLOCK_PRIORITY",
+    "DATEFIRST",
+    "QUERY_GOVERNOR_COST_LIMIT",
+    "CONTEXT_INFO",
 ];
 
 impl Parser {
@@ -249,6 +337,12 @@ impl Parser {
             }
             "BEGIN" => {
                 self.pos += 1;
+                if self.is_kw("DISTRIBUTED") {
+                    return Err(unsupported("BEGIN DISTRIBUTED TRANSACTION"));
+                }
+                if !self.is_kw("TRAN") && !self.is_kw("TRANSACTION") {
+                    return Err(unsupported("BEGIN"));
+                }
                 if !self.eat_kw("TRAN") {
                     self.expect_kw("TRANSACTION")?;
                 }
@@ -276,6 +370,14 @@ impl Parser {
                 self.pos += 1;
                 Ok(Stmt::Print(self.expr()?))
             }
+            "IF" | "WHILE" | "ALTER" | "MERGE" | "RAISERROR" | "THROW" | "GRANT" | "REVOKE"
+            | "DENY" | "DBCC" | "BULK" | "BACKUP" | "RESTORE" | "CHECKPOINT" | "WAITFOR"
+            | "GOTO" | "RETURN" | "BREAK" | "CONTINUE" | "TRY" | "OPEN" | "CLOSE" | "FETCH"
+            | "DEALLOCATE" | "KILL" | "RECONFIGURE" | "SHUTDOWN" | "READTEXT" | "WRITETEXT"
+            | "UPDATETEXT" | "SAVE" | "ENABLE" | "DISABLE" | "REVERT" | "SETUSER" | "WITH" => {
+                Err(unsupported(&word))
+            }
+            "END" if self.is_kw_at(1, "CONVERSATION") => Err(unsupported("END CONVERSATION")),
             _ if first_in_batch && self.is_ident() => {
                 // The first statement of a batch may name a procedure without EXEC.
                 self.exec_body()
@@ -331,6 +433,23 @@ impl Parser {
 
     /// A full query: SELECT ... [UNION [ALL] SELECT ...] [ORDER BY ...] [OFFSET/FETCH] [OPTION(..)].
     fn query(&mut self) -> Result<Select, SqlError> {
+        self.enter()?;
+        let depth = self.depth;
+        let q = self.query_body();
+        self.depth = depth - 1;
+        q
+    }
+
+    /// One level deeper; error 191 beyond [`MAX_NESTING`].
+    fn enter(&mut self) -> Result<(), SqlError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(too_deep());
+        }
+        Ok(())
+    }
+
+    fn query_body(&mut self) -> Result<Select, SqlError> {
         let mut sel = if self.eat_op("(") {
             let s = self.query()?;
             self.expect_op(")")?;
@@ -416,8 +535,7 @@ impl Parser {
             sel.top = Some(n);
             sel.top_percent = self.eat_kw("PERCENT");
             if self.is_kw("WITH") && self.is_kw_at(1, "TIES") {
-                // WITH TIES needs ORDER BY; rows equal to the last one are not added here.
-                self.pos += 2;
+                return Err(unsupported("WITH TIES"));
             }
         }
         loop {
@@ -431,7 +549,7 @@ impl Parser {
         }
         if self.eat_kw("FROM") {
             loop {
-                sel.from.push(self.from_item()?);
+                sel.from.push(self.table_with_joins()?);
                 if !self.eat_op(",") {
                     break;
                 }
@@ -460,7 +578,10 @@ impl Parser {
             return Ok(SelectItem::Wildcard(None));
         }
         // alias.*
-        if self.is_ident() && matches!(self.peek_at(1), Tok::Op(".")) && matches!(self.peek_at(2), Tok::Op("*")) {
+        if self.is_ident()
+            && matches!(self.peek_at(1), Tok::Op("."))
+            && matches!(self.peek_at(2), Tok::Op("*"))
+        {
             let q = self.ident()?;
             self.pos += 2;
             return Ok(SelectItem::Wildcard(Some(q)));
@@ -515,7 +636,7 @@ impl Parser {
         Ok(SelectItem::Expr { expr, alias })
     }
 
-    fn from_item(&mut self) -> Result<FromItem, SqlError> {
+    fn table_with_joins(&mut self) -> Result<FromItem, SqlError> {
         let source = self.table_source()?;
         let mut joins = Vec::new();
         loop {
@@ -535,6 +656,12 @@ impl Parser {
                 } else {
                     JoinKind::Right
                 }
+            } else if self.is_kw("CROSS") && self.is_kw_at(1, "APPLY")
+                || self.is_kw("OUTER") && self.is_kw_at(1, "APPLY")
+            {
+                return Err(unsupported("APPLY"));
+            } else if self.is_kw("FULL") {
+                return Err(unsupported("FULL OUTER JOIN"));
             } else if self.is_kw("CROSS") {
                 self.pos += 1;
                 self.expect_kw("JOIN")?;
@@ -566,9 +693,7 @@ impl Parser {
             });
         }
         let name = self.obj_name()?;
-        let alias = if self.eat_kw("AS") {
-            Some(self.ident()?)
-        } else if self.is_ident() && !self.is_join_word() {
+        let alias = if self.eat_kw("AS") || self.is_ident() && !self.is_join_word() {
             Some(self.ident()?)
         } else {
             None
@@ -576,7 +701,8 @@ impl Parser {
         if self.is_kw("WITH") && matches!(self.peek_at(1), Tok::Op("(")) {
             self.pos += 1;
             self.table_hints()?;
-        } else if self.is_op("(") && matches!(self.peek_at(1), Tok::Word(w) if TABLE_HINTS.iter().any(|h| h.eq_ignore_ascii_case(w)))
+        } else if self.is_op("(")
+            && matches!(self.peek_at(1), Tok::Word(w) if TABLE_HINTS.iter().any(|h| h.eq_ignore_ascii_case(w)))
         {
             self.table_hints()?;
         }
@@ -584,9 +710,12 @@ impl Parser {
     }
 
     fn is_join_word(&self) -> bool {
-        ["JOIN", "INNER", "LEFT", "RIGHT", "CROSS", "OUTER", "FULL", "OPTION", "OFFSET", "FETCH", "ROWS"]
-            .iter()
-            .any(|k| self.is_kw(k))
+        [
+            "JOIN", "INNER", "LEFT", "RIGHT", "CROSS", "OUTER", "FULL", "OPTION", "OFFSET",
+            "FETCH", "ROWS",
+        ]
+        .iter()
+        .any(|k| self.is_kw(k))
     }
 
     fn table_hints(&mut self) -> Result<(), SqlError> {
@@ -631,7 +760,9 @@ impl Parser {
             self.table_hints()?;
         }
         let mut columns = None;
-        if self.is_op("(") && !matches!(self.peek_at(1), Tok::Word(w) if w.eq_ignore_ascii_case("SELECT")) {
+        if self.is_op("(")
+            && !matches!(self.peek_at(1), Tok::Word(w) if w.eq_ignore_ascii_case("SELECT"))
+        {
             self.pos += 1;
             let mut cols = Vec::new();
             loop {
@@ -748,13 +879,46 @@ impl Parser {
             }
             return Ok(Stmt::CreateSchema(name));
         }
+        if !self.is_kw("TABLE") {
+            if let Tok::Word(w) = &self.peek().tok {
+                let w = w.to_ascii_uppercase();
+                if [
+                    "INDEX",
+                    "UNIQUE",
+                    "CLUSTERED",
+                    "NONCLUSTERED",
+                    "VIEW",
+                    "PROCEDURE",
+                    "PROC",
+                    "FUNCTION",
+                    "TRIGGER",
+                    "TYPE",
+                    "SEQUENCE",
+                    "SYNONYM",
+                    "LOGIN",
+                    "USER",
+                    "ROLE",
+                    "STATISTICS",
+                    "OR",
+                ]
+                .contains(&w.as_str())
+                {
+                    return Err(unsupported(&format!("CREATE {w}")));
+                }
+            }
+        }
         self.expect_kw("TABLE")?;
         let name = self.obj_name()?;
         self.expect_op("(")?;
         let mut columns = Vec::new();
         let mut keys = Vec::new();
         loop {
-            if self.is_kw("CONSTRAINT") || self.is_kw("PRIMARY") || self.is_kw("UNIQUE") || self.is_kw("CHECK") || self.is_kw("FOREIGN") {
+            if self.is_kw("CONSTRAINT")
+                || self.is_kw("PRIMARY")
+                || self.is_kw("UNIQUE")
+                || self.is_kw("CHECK")
+                || self.is_kw("FOREIGN")
+            {
                 if let Some(k) = self.table_constraint()? {
                     keys.push(k);
                 }
@@ -874,13 +1038,14 @@ impl Parser {
             computed: None,
             persisted: false,
             default: None,
+            default_name: None,
             primary_key: None,
             unique: None,
         };
         if self.eat_kw("AS") {
-            let start = self.pos;
             let e = self.expr()?;
-            def.computed = Some((e, self.source_text(start)));
+            let text = format!("({})", definition(&e));
+            def.computed = Some((e, text));
             if self.eat_kw("PERSISTED") {
                 def.persisted = true;
             }
@@ -919,9 +1084,10 @@ impl Parser {
             } else if self.eat_kw("CONSTRAINT") {
                 let cname = self.ident()?;
                 if self.eat_kw("DEFAULT") {
-                    let start = self.pos;
                     let e = self.default_expr()?;
-                    def.default = Some((e, self.source_text(start)));
+                    let text = format!("({})", definition(&e));
+                    def.default = Some((e, text));
+                    def.default_name = Some(cname);
                 } else if self.eat_kw("PRIMARY") {
                     self.expect_kw("KEY")?;
                     def.primary_key = Some((Some(cname), self.clustered()));
@@ -933,9 +1099,9 @@ impl Parser {
                     return Err(self.error());
                 }
             } else if self.eat_kw("DEFAULT") {
-                let start = self.pos;
                 let e = self.default_expr()?;
-                def.default = Some((e, self.source_text(start)));
+                let text = format!("({})", definition(&e));
+                def.default = Some((e, text));
             } else if self.eat_kw("PRIMARY") {
                 self.expect_kw("KEY")?;
                 def.primary_key = Some((None, self.clustered()));
@@ -952,26 +1118,6 @@ impl Parser {
 
     fn default_expr(&mut self) -> Result<Expr, SqlError> {
         self.unary()
-    }
-
-    /// The source text of tokens `start..pos`, as SQL Server keeps a definition.
-    fn source_text(&self, start: usize) -> String {
-        let mut s = String::new();
-        for t in &self.toks[start..self.pos] {
-            let text = match &t.tok {
-                Tok::Quoted(q) => format!("[{q}]"),
-                _ => t.text.clone(),
-            };
-            let glue = matches!(t.tok, Tok::Op(")") | Tok::Op(",") | Tok::Op("."))
-                || s.ends_with('(')
-                || s.ends_with('.')
-                || s.is_empty();
-            if !glue {
-                s.push(' ');
-            }
-            s.push_str(&text);
-        }
-        s
     }
 
     fn signed_int(&mut self) -> Result<i64, SqlError> {
@@ -1050,7 +1196,12 @@ impl Parser {
             match arg(0) {
                 None => Ok(Some(default_len)),
                 Some(None) => Ok(None),
-                Some(Some(0)) => Err(SqlError::new(1001, 1, 15, format!("Line 1: Length or precision specification 0 is invalid."))),
+                Some(Some(0)) => Err(SqlError::new(
+                    1001,
+                    1,
+                    15,
+                    "Line 1: Length or precision specification 0 is invalid.",
+                )),
                 Some(Some(n)) if n > max => Err(too_big(n, max)),
                 Some(Some(n)) => Ok(Some(n as u16)),
             }
@@ -1204,6 +1355,31 @@ impl Parser {
                 if_exists,
             });
         }
+        if !self.is_kw("TABLE") {
+            if let Tok::Word(w) = &self.peek().tok {
+                let w = w.to_ascii_uppercase();
+                if [
+                    "INDEX",
+                    "VIEW",
+                    "PROCEDURE",
+                    "PROC",
+                    "FUNCTION",
+                    "TRIGGER",
+                    "TYPE",
+                    "SCHEMA",
+                    "SEQUENCE",
+                    "SYNONYM",
+                    "LOGIN",
+                    "USER",
+                    "ROLE",
+                    "STATISTICS",
+                ]
+                .contains(&w.as_str())
+                {
+                    return Err(unsupported(&format!("DROP {w}")));
+                }
+            }
+        }
         self.expect_kw("TABLE")?;
         let if_exists = self.if_exists()?;
         let mut names = Vec::new();
@@ -1278,7 +1454,11 @@ impl Parser {
             let mut names = Vec::new();
             loop {
                 match &self.peek().tok {
-                    Tok::Word(w) if ["IO", "TIME", "XML", "PROFILE"].iter().any(|k| k.eq_ignore_ascii_case(w)) => {
+                    Tok::Word(w)
+                        if ["IO", "TIME", "XML", "PROFILE"]
+                            .iter()
+                            .any(|k| k.eq_ignore_ascii_case(w)) =>
+                    {
                         names.push(format!("STATISTICS {}", w.to_ascii_uppercase()));
                         self.pos += 1;
                     }
@@ -1370,25 +1550,42 @@ impl Parser {
     // ----- expressions -----
 
     pub fn expr(&mut self) -> Result<Expr, SqlError> {
-        let mut left = self.and_expr()?;
+        self.enter()?;
+        let depth = self.depth;
+        let e = self.or_chain();
+        // Operators and prefixes inside count until here.
+        self.depth = depth - 1;
+        e
+    }
+
+    fn or_chain(&mut self) -> Result<Expr, SqlError> {
+        let mut terms = vec![self.and_expr()?];
         while self.eat_kw("OR") {
-            let right = self.and_expr()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            terms.push(self.and_expr()?);
         }
-        Ok(left)
+        Ok(balanced(terms, &|a, b| Expr::Or(Box::new(a), Box::new(b))))
     }
 
     fn and_expr(&mut self) -> Result<Expr, SqlError> {
-        let mut left = self.not_expr()?;
+        let mut terms = vec![self.not_expr()?];
         while self.eat_kw("AND") {
-            let right = self.not_expr()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            terms.push(self.not_expr()?);
         }
-        Ok(left)
+        Ok(balanced(terms, &|a, b| Expr::And(Box::new(a), Box::new(b))))
+    }
+
+    /// One more operator of an arithmetic chain; error 191 beyond [`MAX_CHAIN`].
+    fn chain(&mut self, links: &mut usize) -> Result<(), SqlError> {
+        *links += 1;
+        if *links > MAX_CHAIN {
+            return Err(too_deep());
+        }
+        Ok(())
     }
 
     fn not_expr(&mut self) -> Result<Expr, SqlError> {
         if self.eat_kw("NOT") {
+            self.enter()?;
             return Ok(Expr::Not(Box::new(self.not_expr()?)));
         }
         self.predicate()
@@ -1396,13 +1593,24 @@ impl Parser {
 
     fn predicate(&mut self) -> Result<Expr, SqlError> {
         if self.is_kw("EXISTS") {
-            self.pos += 1;
-            self.expect_op("(")?;
-            let q = self.query()?;
-            self.expect_op(")")?;
-            return Ok(Expr::Exists(Box::new(q)));
+            return self.exists();
         }
         let left = self.additive()?;
+        self.predicate_rest(left)
+    }
+
+    #[inline(never)]
+    fn exists(&mut self) -> Result<Expr, SqlError> {
+        self.pos += 1;
+        self.expect_op("(")?;
+        let q = self.query()?;
+        self.expect_op(")")?;
+        Ok(Expr::Exists(Box::new(q)))
+    }
+
+    /// A comparison, IS [NOT] NULL, BETWEEN, IN or LIKE after its left operand.
+    #[inline(never)]
+    fn predicate_rest(&mut self, left: Expr) -> Result<Expr, SqlError> {
         let op = match &self.peek().tok {
             Tok::Op("=") => Some(BinOp::Eq),
             Tok::Op("<>") | Tok::Op("!=") => Some(BinOp::Ne),
@@ -1422,7 +1630,9 @@ impl Parser {
             self.expect_kw("NULL")?;
             return Ok(Expr::IsNull(Box::new(left), not));
         }
-        let not = if self.is_kw("NOT") && (self.is_kw_at(1, "IN") || self.is_kw_at(1, "LIKE") || self.is_kw_at(1, "BETWEEN")) {
+        let not = if self.is_kw("NOT")
+            && (self.is_kw_at(1, "IN") || self.is_kw_at(1, "LIKE") || self.is_kw_at(1, "BETWEEN"))
+        {
             self.pos += 1;
             true
         } else {
@@ -1432,7 +1642,12 @@ impl Parser {
             let lo = self.additive()?;
             self.expect_kw("AND")?;
             let hi = self.additive()?;
-            return Ok(Expr::Between(Box::new(left), Box::new(lo), Box::new(hi), not));
+            return Ok(Expr::Between(
+                Box::new(left),
+                Box::new(lo),
+                Box::new(hi),
+                not,
+            ));
         }
         if self.eat_kw("IN") {
             self.expect_op("(")?;
@@ -1453,9 +1668,9 @@ impl Parser {
         }
         if self.eat_kw("LIKE") {
             let pattern = self.additive()?;
-            if self.eat_kw("ESCAPE") {
+            if self.is_kw("ESCAPE") {
                 // Escape characters are not supported; refuse rather than match wrongly.
-                return Err(self.error());
+                return Err(unsupported("ESCAPE"));
             }
             return Ok(Expr::Like(Box::new(left), Box::new(pattern), not));
         }
@@ -1467,6 +1682,7 @@ impl Parser {
 
     fn additive(&mut self) -> Result<Expr, SqlError> {
         let mut left = self.multiplicative()?;
+        let mut links = 0;
         loop {
             let op = match &self.peek().tok {
                 Tok::Op("+") => BinOp::Add,
@@ -1477,6 +1693,7 @@ impl Parser {
                 _ => return Ok(left),
             };
             self.pos += 1;
+            self.chain(&mut links)?;
             let right = self.multiplicative()?;
             left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
@@ -1484,6 +1701,7 @@ impl Parser {
 
     fn multiplicative(&mut self) -> Result<Expr, SqlError> {
         let mut left = self.unary()?;
+        let mut links = 0;
         loop {
             let op = match &self.peek().tok {
                 Tok::Op("*") => BinOp::Mul,
@@ -1492,12 +1710,16 @@ impl Parser {
                 _ => return Ok(left),
             };
             self.pos += 1;
+            self.chain(&mut links)?;
             let right = self.unary()?;
             left = Expr::Binary(op, Box::new(left), Box::new(right));
         }
     }
 
     fn unary(&mut self) -> Result<Expr, SqlError> {
+        if self.is_op("-") || self.is_op("+") || self.is_op("~") {
+            self.enter()?;
+        }
         if self.eat_op("-") {
             return Ok(Expr::Neg(Box::new(self.unary()?)));
         }
@@ -1511,6 +1733,92 @@ impl Parser {
     }
 
     fn primary(&mut self) -> Result<Expr, SqlError> {
+        match &self.peek().tok {
+            Tok::Op("(") => self.primary_parenthesized(),
+            Tok::Word(_) => self.primary_word(),
+            _ => self.primary_other(),
+        }
+    }
+
+    #[inline(never)]
+    fn primary_parenthesized(&mut self) -> Result<Expr, SqlError> {
+        self.pos += 1;
+        if self.is_kw("SELECT") {
+            let q = self.query()?;
+            self.expect_op(")")?;
+            return Ok(Expr::Subquery(Box::new(q)));
+        }
+        let e = self.expr()?;
+        self.expect_op(")")?;
+        Ok(e)
+    }
+
+    #[inline(never)]
+    fn primary_word(&mut self) -> Result<Expr, SqlError> {
+        let tok = self.peek().tok.clone();
+        match tok {
+            Tok::Word(w) => {
+                let upper = w.to_ascii_uppercase();
+                match upper.as_str() {
+                    "NULL" => {
+                        self.pos += 1;
+                        Ok(Expr::Lit(Value::Null, SqlType::Int))
+                    }
+                    "CASE" => self.case_expr(),
+                    "CAST" | "TRY_CAST" if matches!(self.peek_at(1), Tok::Op("(")) => {
+                        self.pos += 2;
+                        let e = self.expr()?;
+                        self.expect_kw("AS")?;
+                        let ty = self.data_type(30, "")?;
+                        self.expect_op(")")?;
+                        if upper == "TRY_CAST" {
+                            Ok(Expr::Convert {
+                                ty,
+                                expr: Box::new(e),
+                                style: None,
+                                try_: true,
+                            })
+                        } else {
+                            Ok(Expr::Cast(Box::new(e), ty))
+                        }
+                    }
+                    "CONVERT" | "TRY_CONVERT" if matches!(self.peek_at(1), Tok::Op("(")) => {
+                        self.pos += 2;
+                        let ty = self.data_type(30, "")?;
+                        self.expect_op(",")?;
+                        let e = self.expr()?;
+                        let style = if self.eat_op(",") {
+                            Some(self.signed_int()?)
+                        } else {
+                            None
+                        };
+                        self.expect_op(")")?;
+                        Ok(Expr::Convert {
+                            ty,
+                            expr: Box::new(e),
+                            style,
+                            try_: upper == "TRY_CONVERT",
+                        })
+                    }
+                    _ if matches!(self.peek_at(1), Tok::Op("("))
+                        && (!is_reserved(&w)
+                            || matches!(
+                                upper.as_str(),
+                                "LEFT" | "RIGHT" | "COALESCE" | "NULLIF"
+                            )) =>
+                    {
+                        self.function_call(upper)
+                    }
+                    _ if is_reserved(&w) => Err(self.error()),
+                    _ => self.column_ref(),
+                }
+            }
+            _ => Err(self.error()),
+        }
+    }
+
+    #[inline(never)]
+    fn primary_other(&mut self) -> Result<Expr, SqlError> {
         let tok = self.peek().tok.clone();
         match tok {
             Tok::Int(d) => {
@@ -1585,69 +1893,6 @@ impl Parser {
                 self.pos += 1;
                 Ok(Expr::Global(g.to_ascii_uppercase()))
             }
-            Tok::Op("(") => {
-                self.pos += 1;
-                if self.is_kw("SELECT") {
-                    let q = self.query()?;
-                    self.expect_op(")")?;
-                    return Ok(Expr::Subquery(Box::new(q)));
-                }
-                let e = self.expr()?;
-                self.expect_op(")")?;
-                Ok(e)
-            }
-            Tok::Word(w) => {
-                let upper = w.to_ascii_uppercase();
-                match upper.as_str() {
-                    "NULL" => {
-                        self.pos += 1;
-                        Ok(Expr::Lit(Value::Null, SqlType::Int))
-                    }
-                    "CASE" => self.case_expr(),
-                    "CAST" | "TRY_CAST" if matches!(self.peek_at(1), Tok::Op("(")) => {
-                        self.pos += 2;
-                        let e = self.expr()?;
-                        self.expect_kw("AS")?;
-                        let ty = self.data_type(30, "")?;
-                        self.expect_op(")")?;
-                        if upper == "TRY_CAST" {
-                            Ok(Expr::Convert {
-                                ty,
-                                expr: Box::new(e),
-                                style: None,
-                                try_: true,
-                            })
-                        } else {
-                            Ok(Expr::Cast(Box::new(e), ty))
-                        }
-                    }
-                    "CONVERT" | "TRY_CONVERT" if matches!(self.peek_at(1), Tok::Op("(")) => {
-                        self.pos += 2;
-                        let ty = self.data_type(30, "")?;
-                        self.expect_op(",")?;
-                        let e = self.expr()?;
-                        let style = if self.eat_op(",") {
-                            Some(self.signed_int()?)
-                        } else {
-                            None
-                        };
-                        self.expect_op(")")?;
-                        Ok(Expr::Convert {
-                            ty,
-                            expr: Box::new(e),
-                            style,
-                            try_: upper == "TRY_CONVERT",
-                        })
-                    }
-                    _ if matches!(self.peek_at(1), Tok::Op("("))
-                        && (!is_reserved(&w) || matches!(upper.as_str(), "LEFT" | "RIGHT" | "COALESCE" | "NULLIF")) =>
-                    {
-                        self.function_call(upper)
-                    }
-                    _ if is_reserved(&w) => Err(self.error()),
-                    _ => self.column_ref(),
-                }
-            }
             Tok::Quoted(_) => self.column_ref(),
             _ => Err(self.error()),
         }
@@ -1694,8 +1939,7 @@ impl Parser {
         }
         self.expect_op(")")?;
         if self.is_kw("OVER") {
-            // Window functions are not served.
-            return Err(self.error());
+            return Err(unsupported("OVER"));
         }
         Ok(Expr::Func {
             name,
@@ -1736,8 +1980,195 @@ impl Parser {
     }
 }
 
+/// An expression as SQL Server stores a computed column or default definition: names in
+/// brackets, constants in parentheses, no blanks around operators (`[Amount]*(2)`).
+pub fn definition(e: &Expr) -> String {
+    fn prec(e: &Expr) -> u8 {
+        match e {
+            Expr::Or(..) => 1,
+            Expr::And(..) => 2,
+            Expr::Not(_) => 3,
+            Expr::Binary(op, ..) if op.is_comparison() => 4,
+            Expr::IsNull(..) | Expr::Like(..) | Expr::Between(..) | Expr::InList(..) => 4,
+            Expr::Binary(
+                BinOp::Add | BinOp::Sub | BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor,
+                ..,
+            ) => 5,
+            Expr::Binary(..) => 6,
+            _ => 9,
+        }
+    }
+    fn child(c: &Expr, parent: u8) -> String {
+        let t = definition(c);
+        if prec(c) < parent {
+            format!("({t})")
+        } else {
+            t
+        }
+    }
+    fn lit(v: &Value, ty: &SqlType) -> String {
+        match v {
+            Value::Null => "NULL".into(),
+            Value::Str(s) => {
+                let q = s.replace('\'', "''");
+                if matches!(ty, SqlType::NVarChar { .. }) {
+                    format!("N'{q}'")
+                } else {
+                    format!("'{q}'")
+                }
+            }
+            Value::Bytes(b) => {
+                let hex: String = b.iter().map(|x| format!("{x:02X}")).collect();
+                format!("(0x{hex})")
+            }
+            Value::Int(x) => format!("({x})"),
+            Value::Decimal { value, scale } => {
+                format!("({})", super::convert::format_decimal(*value, *scale))
+            }
+            Value::Float(f) => format!("({f:E})"),
+            other => format!("({other:?})"),
+        }
+    }
+    fn type_text(t: &SqlType) -> String {
+        let name = super::convert::type_name(t);
+        match t {
+            SqlType::Decimal {
+                precision, scale, ..
+            } => format!("[{name}]({precision},{scale})"),
+            SqlType::Char { len, .. } | SqlType::NChar { len, .. } | SqlType::Binary { len } => {
+                format!("[{name}]({len})")
+            }
+            SqlType::VarChar { len, .. }
+            | SqlType::NVarChar { len, .. }
+            | SqlType::VarBinary { len } => match len {
+                Some(l) => format!("[{name}]({l})"),
+                None => format!("[{name}](max)"),
+            },
+            SqlType::Time { scale }
+            | SqlType::DateTime2 { scale }
+            | SqlType::DateTimeOffset { scale } => {
+                format!("[{name}]({scale})")
+            }
+            _ => format!("[{name}]"),
+        }
+    }
+    let op_text = |op: &BinOp| match op {
+        BinOp::Add => "+",
+        BinOp::Sub => "-",
+        BinOp::Mul => "*",
+        BinOp::Div => "/",
+        BinOp::Mod => "%",
+        BinOp::BitAnd => "&",
+        BinOp::BitOr => "|",
+        BinOp::BitXor => "^",
+        BinOp::Eq => "=",
+        BinOp::Ne => "<>",
+        BinOp::Lt => "<",
+        BinOp::Le => "<=",
+        BinOp::Gt => ">",
+        BinOp::Ge => ">=",
+    };
+    match e {
+        Expr::Lit(v, ty) => lit(v, ty),
+        Expr::Column(parts) => parts
+            .iter()
+            .map(|p| format!("[{p}]"))
+            .collect::<Vec<_>>()
+            .join("."),
+        Expr::Var(v) | Expr::Global(v) => v.clone(),
+        Expr::Neg(a) => match &**a {
+            Expr::Lit(v, ty) => format!(
+                "(-{})",
+                lit(v, ty).trim_start_matches('(').trim_end_matches(')')
+            ),
+            other => format!("-{}", child(other, 7)),
+        },
+        Expr::BitNot(a) => format!("~{}", child(a, 7)),
+        Expr::Not(a) => format!("NOT {}", child(a, 3)),
+        Expr::Binary(op, a, b) => {
+            let p = prec(e);
+            format!("{}{}{}", child(a, p), op_text(op), child(b, p + 1))
+        }
+        Expr::And(a, b) => format!("{} AND {}", child(a, 2), child(b, 2)),
+        Expr::Or(a, b) => format!("{} OR {}", child(a, 1), child(b, 1)),
+        Expr::IsNull(a, not) => {
+            format!("{} IS {}NULL", child(a, 5), if *not { "NOT " } else { "" })
+        }
+        Expr::InList(a, list, not) => format!(
+            "{} {}IN ({})",
+            child(a, 5),
+            if *not { "NOT " } else { "" },
+            list.iter().map(definition).collect::<Vec<_>>().join(",")
+        ),
+        Expr::Between(a, lo, hi, not) => format!(
+            "{} {}BETWEEN {} AND {}",
+            child(a, 5),
+            if *not { "NOT " } else { "" },
+            child(lo, 5),
+            child(hi, 5)
+        ),
+        Expr::Like(a, p, not) => format!(
+            "{} {}LIKE {}",
+            child(a, 5),
+            if *not { "NOT " } else { "" },
+            child(p, 5)
+        ),
+        Expr::Func {
+            name, args, star, ..
+        } => {
+            let inner = if *star {
+                "*".to_string()
+            } else {
+                args.iter().map(definition).collect::<Vec<_>>().join(",")
+            };
+            format!("{}({inner})", name.to_ascii_lowercase())
+        }
+        Expr::Cast(a, ty) => format!("CONVERT({},{})", type_text(ty), definition(a)),
+        Expr::Convert {
+            ty, expr, style, ..
+        } => match style {
+            Some(st) => format!("CONVERT({},{},({st}))", type_text(ty), definition(expr)),
+            None => format!("CONVERT({},{})", type_text(ty), definition(expr)),
+        },
+        Expr::Case {
+            operand,
+            whens,
+            otherwise,
+        } => {
+            let mut t = String::from("case");
+            if let Some(o) = operand {
+                t.push(' ');
+                t.push_str(&definition(o));
+            }
+            for (w, r) in whens {
+                t.push_str(&format!(" when {} then {}", definition(w), definition(r)));
+            }
+            if let Some(o) = otherwise {
+                t.push_str(&format!(" else {}", definition(o)));
+            }
+            t.push_str(" end");
+            t
+        }
+        Expr::Subquery(_) | Expr::Exists(_) | Expr::InSelect(..) => "(subquery)".into(),
+    }
+}
+
+/// `a AND b AND c ...` as a balanced tree (depth log n): AND and OR are associative.
+fn balanced(mut terms: Vec<Expr>, join: &dyn Fn(Expr, Expr) -> Expr) -> Expr {
+    if terms.len() <= 1 {
+        return terms.pop().unwrap_or(Expr::Lit(Value::Null, SqlType::Int));
+    }
+    let right = terms.split_off(terms.len() / 2);
+    join(balanced(terms, join), balanced(right, join))
+}
+
 fn unknown_set_option(word: &str) -> SqlError {
-    SqlError::new(195, 1, 15, format!("'{word}' is not a recognized SET option."))
+    SqlError::new(
+        195,
+        1,
+        15,
+        format!("'{word}' is not a recognized SET option."),
+    )
 }
 
 /// Integer literals are `int` when they fit, else `numeric(p, 0)` (never bigint), as in SQL Server.
@@ -1794,7 +2225,9 @@ mod tests {
         assert_eq!(s.items.len(), 2);
         assert_eq!(s.order_by.len(), 1);
         assert!(s.order_by[0].desc);
-        let TableSource::Named { name, alias } = &s.from[0].source else { panic!() };
+        let TableSource::Named { name, alias } = &s.from[0].source else {
+            panic!()
+        };
         assert_eq!(name.schema.as_deref(), Some("dbo"));
         assert_eq!(alias.as_deref(), Some("t"));
     }
@@ -1810,7 +2243,7 @@ mod tests {
         assert_eq!(columns.len(), 4);
         assert_eq!(columns[0].identity, Some((1, 1)));
         assert!(columns[2].computed.is_some());
-        assert_eq!(columns[2].computed.as_ref().unwrap().1, "(Id * 2)");
+        assert_eq!(columns[2].computed.as_ref().unwrap().1, "([Id]*(2))");
         assert_eq!(keys[0].name.as_deref(), Some("PK_T"));
     }
 
@@ -1827,16 +2260,24 @@ mod tests {
         assert_eq!(e.message, "Incorrect syntax near 'FORM'.");
         let e = parse_batch("SELECT FROM t").unwrap_err();
         assert_eq!(e.number, 156);
-        assert_eq!(e.message, "Incorrect syntax near the keyword 'from'.");
+        assert_eq!(e.message, "Incorrect syntax near the keyword 'FROM'.");
         let e = parse_batch("SELECT a FROM t LIMIT 10").unwrap_err();
         assert_eq!(e.message, "Incorrect syntax near '10'.");
     }
 
     #[test]
     fn set_options() {
-        assert!(matches!(one("SET TRANSACTION ISOLATION LEVEL SNAPSHOT"), Stmt::Set(SetOption::IsolationLevel(l)) if l == "SNAPSHOT"));
-        assert!(matches!(one("SET IDENTITY_INSERT dbo.T ON"), Stmt::Set(SetOption::IdentityInsert(_, true))));
-        assert!(matches!(one("SET TEXTSIZE 2147483647"), Stmt::Set(SetOption::Value(..))));
+        assert!(
+            matches!(one("SET TRANSACTION ISOLATION LEVEL SNAPSHOT"), Stmt::Set(SetOption::IsolationLevel(l)) if l == "SNAPSHOT")
+        );
+        assert!(matches!(
+            one("SET IDENTITY_INSERT dbo.T ON"),
+            Stmt::Set(SetOption::IdentityInsert(_, true))
+        ));
+        assert!(matches!(
+            one("SET TEXTSIZE 2147483647"),
+            Stmt::Set(SetOption::Value(..))
+        ));
         let e = parse_batch("SET BOGUS ON").unwrap_err();
         assert_eq!(e.number, 195);
     }
