@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The pull benchmark: `make bench [ROWS=1000000] [TABLE=posts|votes|votes,posts] [REPEAT=3]`.
-# Starts the TDS test server with generated dbo.Posts and dbo.Votes of ROWS rows (its wire side
-# with the fixture backend of tests/e2e until the SQL engine's --generate lands), a throwaway
+# Starts the TDS test server with generated dbo.Posts and dbo.Votes of ROWS rows, a throwaway
 # PostgreSQL 15 cluster with pgmig and tds_fdw, and runs scripts/bench.py, which measures
 # PostgreSQL's own binary COPY (the ceiling), every pgmig mode and tds_fdw on the same rows and
 # writes results under bench/results/. PROFILE=debug reuses the test build (CI's smoke run).
@@ -25,10 +24,10 @@ bash scripts/setup.sh
 step "build and install pgmig ($PROFILE)"
 if [ "$PROFILE" = release ]; then
     cargo pgrx install --release --pg-config "$PG_CONFIG"
-    cargo build --release -p pgmig-e2e --bin pgmig-fixture-server
+    cargo build --release -p pgmig-tds-server
 else
     cargo pgrx install --pg-config "$PG_CONFIG"
-    cargo build -p pgmig-e2e --bin pgmig-fixture-server
+    cargo build -p pgmig-tds-server
 fi
 
 tds_pid=
@@ -39,8 +38,8 @@ cleanup() {
 trap cleanup EXIT
 
 step "start the TDS test server with posts=$ROWS,votes=$ROWS"
-start_tds_server "target/$PROFILE/pgmig-fixture-server" --listen "127.0.0.1:$TDS_PORT" \
-    --user "$BENCH_TDS_USER" --password "$BENCH_TDS_PASSWORD" --posts "$ROWS" --votes "$ROWS"
+start_tds_server "target/$PROFILE/pgmig-tds-server" --listen "127.0.0.1:$TDS_PORT" \
+    --user "$BENCH_TDS_USER" --password "$BENCH_TDS_PASSWORD" --generate "posts=$ROWS,votes=$ROWS"
 
 step "start a PostgreSQL 15 cluster on 127.0.0.1:$PG_PORT"
 BENCH_DSN=$(bash scripts/cluster.sh start "$BENCH_DIR" "$PG_PORT")

@@ -23,7 +23,11 @@ start)
     # because its default (libpq over TCP) meets Debian's password-requiring pg_hba.
     # RUST_BACKTRACE in the caller's environment would append Rust backtraces to every ERROR's
     # DETAIL: the cluster runs without it, as a production server does.
-    as_postgres env -u RUST_BACKTRACE "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "\
+    # FreeTDS (tds_fdw) converts server text to ISO-8859-1 unless told otherwise, and fails on
+    # anything outside it: the cluster's FreeTDS speaks UTF-8, as a DBA would configure it.
+    printf '[global]\n\tclient charset = UTF-8\n' >"$dir/freetds.conf"
+    chmod 644 "$dir/freetds.conf"
+    as_postgres env -u RUST_BACKTRACE FREETDSCONF="$dir/freetds.conf" "$BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -o "\
         -p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir \
         -c shared_preload_libraries=pg_cron -c cron.database_name=postgres \
         -c cron.use_background_workers=on -c max_worker_processes=32 \

@@ -1,9 +1,7 @@
 #!/usr/bin/env bash
 # The demo: starts the bundled TDS test server (standing in for SQL Server), a throwaway
 # PostgreSQL cluster with pgmig installed, and runs demo/demo.sql against it in psql.
-# The server (the TDS test server's wire side with the fixture backend of tests/e2e, until the
-# SQL engine's --generate lands) serves a generated StackOverflow-like dbo.Posts (DEMO_POSTS
-# rows, ~1 KB bodies);
+# The server serves a generated StackOverflow-like dbo.Posts (DEMO_POSTS rows, ~1 KB bodies);
 # the demo pulls it with progress NOTICEs and prints the summary. Release builds: the demo shows
 # real speed. Everything it starts is stopped on exit.
 set -euo pipefail
@@ -22,7 +20,7 @@ bash scripts/setup.sh
 
 step "build and install pgmig"
 cargo pgrx install --release --pg-config "$PG_CONFIG"
-cargo build --release -p pgmig-e2e --bin pgmig-fixture-server
+cargo build --release -p pgmig-tds-server
 
 tds_pid=
 cleanup() {
@@ -32,8 +30,8 @@ cleanup() {
 trap cleanup EXIT
 
 step "start the TDS test server on 127.0.0.1:$TDS_PORT"
-start_tds_server "target/release/pgmig-fixture-server" --listen "127.0.0.1:$TDS_PORT" \
-    --user loader --password 'demo-Passw0rd' --posts "$DEMO_POSTS" --votes "$DEMO_POSTS"
+start_tds_server "target/release/pgmig-tds-server" --listen "127.0.0.1:$TDS_PORT" \
+    --user loader --password 'demo-Passw0rd' --generate "posts=$DEMO_POSTS,votes=$DEMO_POSTS"
 
 step "start a PostgreSQL 15 cluster on 127.0.0.1:$PG_PORT"
 dsn=$(bash scripts/cluster.sh start "$DEMO_DIR" "$PG_PORT")

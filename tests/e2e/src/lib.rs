@@ -3,8 +3,6 @@
 //! functions exactly as a user would. Each test gets a database of its own, so tests run in
 //! parallel without seeing each other's servers and tables.
 
-pub mod fixture;
-
 use postgres::error::{DbError, SqlState};
 use postgres::{Client, Config, NoTls};
 use std::str::FromStr;

@@ -1,8 +1,7 @@
 //! Pulls of large, generated tables: progress NOTICEs, `pg_stat_progress_copy`, and memory
 //! that does not grow with the table.
 
-use pgmig_e2e::fixture::{posts, start_fixture, votes};
-use pgmig_e2e::{add_server, count, peak_private_rss_kb, session_with_notices, TestDb};
+use pgmig_e2e::{add_server, count, peak_private_rss_kb, session_with_notices, start_tds, TestDb};
 use pgmig_tds_server::faults::Fault;
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,7 @@ const GENERATED_DATABASE: &str = "StackOverflow2010";
 
 #[test]
 fn progress_notices_and_pg_stat_progress_copy() {
-    let tds = start_fixture(vec![posts(4000), votes(10)]);
+    let tds = start_tds("", Some("posts=4000,votes=10"));
     let mut db = TestDb::new("gen_progress");
     add_server(&mut db.client, "so", &tds, GENERATED_DATABASE);
     // Slow packets so that the pull takes a few seconds (~140 packets of 32 KB, 30 ms each).
@@ -56,7 +55,7 @@ fn progress_notices_and_pg_stat_progress_copy() {
 
 #[test]
 fn memory_stays_flat_from_100k_to_1m_rows() {
-    let tds = start_fixture(vec![posts(10), votes(1_000_000)]);
+    let tds = start_tds("", Some("posts=10,votes=1000000"));
     let mut db = TestDb::new("gen_memory");
     add_server(&mut db.client, "so", &tds, GENERATED_DATABASE);
     let mut peaks = Vec::new();

@@ -1,272 +1,81 @@
-//! `pgmig.pull_table` and `pgmig.describe` against the TDS test server (serving tables declared
-//! in Rust, see `fixture.rs`), as a user calls them:
+//! `pgmig.pull_table` and `pgmig.describe` against the TDS test server, as a user calls them:
 //! every type with edge values compared value by value, every mode and its reruns, the errors
 //! that must come before any row moves, faults mid-stream, cancel, and the run log.
 
-use pgmig_e2e::fixture::{
-    column, key_column, not_null, nvarchar, start_fixture, text, FixtureTable, COLLATION,
-};
-use pgmig_e2e::{add_server, all_text, count, expect_error, texts, TestDb};
+use pgmig_e2e::{add_server, all_text, count, expect_error, start_tds, texts, TestDb};
 use pgmig_tds_server::faults::Fault;
-use pgmig_tds_server::types::{SqlType, Value};
 use postgres::error::SqlState;
-use std::sync::Arc;
 
-/// Days from 1970-01-01 to y-m-d (proleptic Gregorian).
-fn civil_days(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+/// A source database with one table of every type: a row of minimums, one of maximums and
+/// other edge values, and one of NULLs.
+const TYPES_SEED: &str = "
+CREATE DATABASE shop
+GO
+USE shop
+GO
+CREATE TABLE dbo.AllTypes (
+    Id int NOT NULL PRIMARY KEY,
+    C_bit bit NULL,
+    C_tinyint tinyint NULL,
+    C_smallint smallint NULL,
+    C_int int NULL,
+    C_bigint bigint NULL,
+    C_dec38_38 decimal(38,38) NULL,
+    C_dec38_0 decimal(38,0) NULL,
+    C_num18_4 numeric(18,4) NULL,
+    C_money money NULL,
+    C_smallmoney smallmoney NULL,
+    C_real real NULL,
+    C_float float NULL,
+    C_date date NULL,
+    C_time7 time(7) NULL,
+    C_time0 time(0) NULL,
+    C_smalldatetime smalldatetime NULL,
+    C_datetime datetime NULL,
+    C_datetime2_7 datetime2(7) NULL,
+    C_datetime2_3 datetime2(3) NULL,
+    C_dto datetimeoffset(7) NULL,
+    C_char char(5) NULL,
+    C_varchar varchar(20) NULL,
+    C_varchar_max varchar(max) NULL,
+    C_nchar nchar(3) NULL,
+    C_nvarchar nvarchar(20) NULL,
+    C_nvarchar_max nvarchar(max) NULL,
+    C_text text NULL,
+    C_ntext ntext NULL,
+    C_binary binary(4) NULL,
+    C_varbinary varbinary(10) NULL,
+    C_varbinary_max varbinary(max) NULL,
+    C_image image NULL,
+    C_guid uniqueidentifier NULL,
+    C_xml xml NULL,
+    C_rowversion rowversion
+)
+GO
+INSERT INTO dbo.AllTypes VALUES (1, 0, 0, -32768, -2147483648, -9223372036854775808,
+    -0.99999999999999999999999999999999999999, -99999999999999999999999999999999999999,
+    -99999999999999.9999, -922337203685477.5808, -214748.3648, -3.40E+38, -1.79E+308,
+    '0001-01-01', '00:00:00', '00:00:00', '1900-01-01 00:00', '1753-01-01 00:00:00.000',
+    '0001-01-01 00:00:00', '0001-01-01 00:00:00', '0001-01-02 00:00:00 +14:00',
+    'ab', '', '', N'日本', N'', N'', 'legacy', N'Ωmega', 0x00000000, 0x, 0x, 0x00,
+    '00000000-0000-0000-0000-000000000000', '<a/>', DEFAULT)
+INSERT INTO dbo.AllTypes VALUES (2, 1, 255, 32767, 2147483647, 9223372036854775807,
+    0.12345678901234567890123456789012345678, 99999999999999999999999999999999999999,
+    99999999999999.9999, 922337203685477.5807, 214748.3647, 3.40E+38, 1.79E+308,
+    '9999-12-31', '23:59:59.9999999', '23:59:59', '2079-06-06 23:59', '9999-12-31 23:59:59.997',
+    '9999-12-31 23:59:59.9999994', '2024-02-29 12:34:56.789', '9999-12-31 09:59:59.9999990 -14:00',
+    'abcde', 'héllo wörld', REPLICATE(CAST('x' AS varchar(max)), 9000), N'日本語', N'😀 non-BMP',
+    REPLICATE(CAST(N'é' AS nvarchar(max)), 5000),
+    'text', N'ntext', 0x01020304, 0xDEADBEEF, 0x0102, 0xFF,
+    '6F9619FF-8B86-D011-B42D-00C04FC964FF', '<r><c k=\"v\">1 &amp; 2</c></r>', DEFAULT)
+INSERT INTO dbo.AllTypes (Id) VALUES (3)
+INSERT INTO dbo.AllTypes (Id, C_datetime, C_time7, C_datetime2_7) VALUES
+    (4, '2024-01-01 12:00:00.003', '12:34:56.1234567', '2024-01-01 00:00:00.0000005')
+GO
+";
 
-/// Days since 0001-01-01 (date, datetime2, datetimeoffset).
-fn days_0001(y: i64, m: i64, d: i64) -> u32 {
-    (civil_days(y, m, d) - civil_days(1, 1, 1)) as u32
-}
-
-/// Days since 1900-01-01 (datetime, smalldatetime).
-fn days_1900(y: i64, m: i64, d: i64) -> i64 {
-    civil_days(y, m, d) - civil_days(1900, 1, 1)
-}
-
-/// 100 ns ticks of h:m:s plus `ticks` more.
-fn ticks(h: u64, m: u64, s: u64, more: u64) -> u64 {
-    (h * 3600 + m * 60 + s) * 10_000_000 + more
-}
-
-fn all_types() -> FixtureTable {
-    let c = |name: &str, t: SqlType| column(name, t);
-    let coll = COLLATION;
-    let dec = |precision, scale| SqlType::Decimal {
-        precision,
-        scale,
-        numeric: false,
-    };
-    let columns = vec![
-        key_column("Id", SqlType::Int, false),
-        c("C_bit", SqlType::Bit),
-        c("C_tinyint", SqlType::TinyInt),
-        c("C_smallint", SqlType::SmallInt),
-        c("C_int", SqlType::Int),
-        c("C_bigint", SqlType::BigInt),
-        c("C_dec38_38", dec(38, 38)),
-        c("C_dec38_0", dec(38, 0)),
-        c(
-            "C_num18_4",
-            SqlType::Decimal {
-                precision: 18,
-                scale: 4,
-                numeric: true,
-            },
-        ),
-        c("C_money", SqlType::Money),
-        c("C_smallmoney", SqlType::SmallMoney),
-        c("C_real", SqlType::Real),
-        c("C_float", SqlType::Float),
-        c("C_date", SqlType::Date),
-        c("C_time7", SqlType::Time { scale: 7 }),
-        c("C_time0", SqlType::Time { scale: 0 }),
-        c("C_smalldatetime", SqlType::SmallDateTime),
-        c("C_datetime", SqlType::DateTime),
-        c("C_datetime2_7", SqlType::DateTime2 { scale: 7 }),
-        c("C_datetime2_3", SqlType::DateTime2 { scale: 3 }),
-        c("C_dto", SqlType::DateTimeOffset { scale: 7 }),
-        c(
-            "C_char",
-            SqlType::Char {
-                len: 5,
-                collation: coll,
-            },
-        ),
-        c(
-            "C_varchar",
-            SqlType::VarChar {
-                len: Some(20),
-                collation: coll,
-            },
-        ),
-        c(
-            "C_varchar_max",
-            SqlType::VarChar {
-                len: None,
-                collation: coll,
-            },
-        ),
-        c(
-            "C_nchar",
-            SqlType::NChar {
-                len: 3,
-                collation: coll,
-            },
-        ),
-        c("C_nvarchar", nvarchar(Some(20))),
-        c("C_nvarchar_max", nvarchar(None)),
-        c("C_text", SqlType::Text { collation: coll }),
-        c("C_ntext", SqlType::NText { collation: coll }),
-        c("C_binary", SqlType::Binary { len: 4 }),
-        c("C_varbinary", SqlType::VarBinary { len: Some(10) }),
-        c("C_varbinary_max", SqlType::VarBinary { len: None }),
-        c("C_image", SqlType::Image),
-        c("C_guid", SqlType::UniqueIdentifier),
-        c("C_xml", SqlType::Xml),
-        c("C_rowversion", SqlType::RowVersion),
-    ];
-    let bytes = |b: &[u8]| Value::Bytes(Arc::from(b));
-    let nines: i128 = 99_999_999_999_999_999_999_999_999_999_999_999_999;
-    let minimums = vec![
-        Value::Int(1),
-        Value::Bit(false),
-        Value::TinyInt(0),
-        Value::SmallInt(i16::MIN),
-        Value::Int(i32::MIN),
-        Value::BigInt(i64::MIN),
-        Value::Decimal {
-            value: -nines,
-            scale: 38,
-        },
-        Value::Decimal {
-            value: -nines,
-            scale: 0,
-        },
-        Value::Decimal {
-            value: -999_999_999_999_999_999,
-            scale: 4,
-        },
-        Value::Money(i64::MIN),
-        Value::Money(i64::from(i32::MIN)),
-        Value::Real(-3.4e38),
-        Value::Float(-1.79e308),
-        Value::Date(0),
-        Value::Time(0),
-        Value::Time(0),
-        Value::SmallDateTime {
-            days: 0,
-            minutes: 0,
-        },
-        Value::DateTime {
-            days: days_1900(1753, 1, 1) as i32,
-            ticks_300: 0,
-        },
-        Value::DateTime2 {
-            days: 0,
-            ticks_100ns: 0,
-        },
-        Value::DateTime2 {
-            days: 0,
-            ticks_100ns: 0,
-        },
-        // '0001-01-02 00:00:00 +14:00': stored as UTC, 0001-01-01 10:00.
-        Value::DateTimeOffset {
-            days: 0,
-            ticks_100ns: ticks(10, 0, 0, 0),
-            offset_minutes: 840,
-        },
-        text("ab   "),
-        text(""),
-        text(""),
-        text("日本 "),
-        text(""),
-        text(""),
-        text("legacy"),
-        text("Ωmega"),
-        bytes(&[0, 0, 0, 0]),
-        bytes(&[]),
-        bytes(&[]),
-        bytes(&[0]),
-        Value::Guid([0; 16]),
-        text("<a/>"),
-        bytes(&[0, 0, 0, 0, 0, 0, 0x07, 0xD1]),
-    ];
-    let maximums = vec![
-        Value::Int(2),
-        Value::Bit(true),
-        Value::TinyInt(255),
-        Value::SmallInt(i16::MAX),
-        Value::Int(i32::MAX),
-        Value::BigInt(i64::MAX),
-        Value::Decimal {
-            value: 12_345_678_901_234_567_890_123_456_789_012_345_678,
-            scale: 38,
-        },
-        Value::Decimal {
-            value: nines,
-            scale: 0,
-        },
-        Value::Decimal {
-            value: 999_999_999_999_999_999,
-            scale: 4,
-        },
-        Value::Money(i64::MAX),
-        Value::Money(i64::from(i32::MAX)),
-        Value::Real(3.4e38),
-        Value::Float(1.79e308),
-        Value::Date(days_0001(9999, 12, 31)),
-        Value::Time(ticks(23, 59, 59, 9_999_999)),
-        Value::Time(ticks(23, 59, 59, 0)),
-        Value::SmallDateTime {
-            days: days_1900(2079, 6, 6) as u16,
-            minutes: 1439,
-        },
-        Value::DateTime {
-            days: days_1900(9999, 12, 31) as i32,
-            ticks_300: 25_919_999,
-        },
-        Value::DateTime2 {
-            days: days_0001(9999, 12, 31),
-            ticks_100ns: ticks(23, 59, 59, 9_999_994),
-        },
-        Value::DateTime2 {
-            days: days_0001(2024, 2, 29),
-            ticks_100ns: ticks(12, 34, 56, 7_890_000),
-        },
-        // '9999-12-31 09:59:59.9999990 -14:00': UTC 23:59:59.999999.
-        Value::DateTimeOffset {
-            days: days_0001(9999, 12, 31),
-            ticks_100ns: ticks(23, 59, 59, 9_999_990),
-            offset_minutes: -840,
-        },
-        text("abcde"),
-        text("héllo wörld"),
-        text(&"x".repeat(9000)),
-        text("日本語"),
-        text("😀 non-BMP"),
-        text(&"é".repeat(5000)),
-        text("text"),
-        text("ntext"),
-        bytes(&[1, 2, 3, 4]),
-        bytes(&[0xDE, 0xAD, 0xBE, 0xEF]),
-        bytes(&[1, 2]),
-        bytes(&[0xFF]),
-        Value::Guid([
-            0x6F, 0x96, 0x19, 0xFF, 0x8B, 0x86, 0xD0, 0x11, 0xB4, 0x2D, 0x00, 0xC0, 0x4F, 0xC9,
-            0x64, 0xFF,
-        ]),
-        text("<r><c k=\"v\">1 &amp; 2</c></r>"),
-        bytes(&[0xFF; 8]),
-    ];
-    let mut nulls = vec![Value::Null; columns.len()];
-    nulls[0] = Value::Int(3);
-    let mut fourth = nulls.clone();
-    fourth[0] = Value::Int(4);
-    // datetime '2024-01-01 12:00:00.003' (tick 1 of 1/300 s), time(7) '12:34:56.1234567',
-    // datetime2(7) '2024-01-01 00:00:00.0000005'.
-    fourth[17] = Value::DateTime {
-        days: days_1900(2024, 1, 1) as i32,
-        ticks_300: 12 * 3600 * 300 + 1,
-    };
-    fourth[14] = Value::Time(ticks(12, 34, 56, 1_234_567));
-    fourth[18] = Value::DateTime2 {
-        days: days_0001(2024, 1, 1),
-        ticks_100ns: 5,
-    };
-    FixtureTable::new("AllTypes", columns, vec![minimums, maximums, nulls, fourth])
-}
-
-fn setup(test: &str, tables: Vec<FixtureTable>) -> (TestDb, pgmig_tds_server::RunningServer) {
-    let tds = start_fixture(tables);
+fn setup(test: &str, seed: &str) -> (TestDb, pgmig_tds_server::RunningServer) {
+    let tds = start_tds(seed, None);
     let mut db = TestDb::new(test);
     add_server(&mut db.client, "src", &tds, "shop");
     db.client
@@ -285,7 +94,7 @@ fn column_texts(db: &mut TestDb, table: &str, column: &str) -> Vec<String> {
 
 #[test]
 fn every_type_arrives_exact() {
-    let (mut db, _tds) = setup("pull_types", vec![all_types()]);
+    let (mut db, _tds) = setup("pull_types", TYPES_SEED);
     let row = db
         .client
         .query_one(
@@ -344,7 +153,7 @@ fn every_type_arrives_exact() {
         "c_image bytea",
         "c_guid uuid",
         "c_xml xml",
-        "c_rowversion bytea",
+        "c_rowversion bytea not null",
     ];
     assert_eq!(types, expected_types);
     assert_eq!(
@@ -493,9 +302,16 @@ fn every_type_arrives_exact() {
         "c_xml",
         ["<a/>", "<r><c k=\"v\">1 &amp; 2</c></r>", "NULL", "NULL"],
     );
-    check(
-        "c_rowversion",
-        ["\\x00000000000007d1", "\\xffffffffffffffff", "NULL", "NULL"],
+    // rowversion: the server's 8-byte counter, one new value per inserted row, increasing.
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT (count(DISTINCT c_rowversion) = 4
+                     AND bool_and(length(c_rowversion) = 8)
+                     AND array_agg(c_rowversion ORDER BY id) = array_agg(c_rowversion ORDER BY c_rowversion))::text
+             FROM alltypes"
+        ),
+        ["true"]
     );
     assert_eq!(
         texts(
@@ -507,59 +323,36 @@ fn every_type_arrives_exact() {
     );
 }
 
-/// dbo.Posts (identity key, rows 1, 2, 3, 5, 8), dbo.NoKey (no primary key), dbo.Nul (a NUL
-/// character in row 7).
-fn posts_tables() -> Vec<FixtureTable> {
-    let created = |day: i64, millis: u64| Value::DateTime2 {
-        days: days_0001(2024, 1, day),
-        ticks_100ns: ticks(10, 0, 0, millis * 10_000),
-    };
-    let post = |id: i32, title: &str, score: Option<i32>, day: i64, millis: u64| {
-        vec![
-            Value::Int(id),
-            text(title),
-            score.map_or(Value::Null, Value::Int),
-            created(day, millis),
-        ]
-    };
-    vec![
-        FixtureTable::new(
-            "Posts",
-            vec![
-                key_column("Id", SqlType::Int, true),
-                not_null(column("Title", nvarchar(Some(100)))),
-                column("Score", SqlType::Int),
-                not_null(column("Created", SqlType::DateTime2 { scale: 3 })),
-            ],
-            vec![
-                post(1, "first", Some(10), 1, 123),
-                post(2, "second", None, 2, 0),
-                post(3, "third", Some(30), 3, 0),
-                post(5, "fifth", Some(50), 5, 0),
-                post(8, "eighth", Some(-1), 8, 0),
-            ],
-        ),
-        FixtureTable::new(
-            "NoKey",
-            vec![column("A", SqlType::Int), column("B", nvarchar(Some(10)))],
-            vec![
-                vec![Value::Int(1), text("x")],
-                vec![Value::Int(2), text("y")],
-            ],
-        ),
-        FixtureTable::new(
-            "Nul",
-            vec![
-                key_column("Id", SqlType::Int, false),
-                column("T", nvarchar(Some(10))),
-            ],
-            vec![
-                vec![Value::Int(1), text("ok")],
-                vec![Value::Int(7), text("a\0b")],
-            ],
-        ),
-    ]
-}
+const POSTS_SEED: &str = "
+CREATE DATABASE shop
+GO
+USE shop
+GO
+CREATE TABLE dbo.Posts (
+    Id int IDENTITY(1,1) NOT NULL PRIMARY KEY,
+    Title nvarchar(100) NOT NULL,
+    Score int NULL,
+    Created datetime2(3) NOT NULL
+)
+GO
+SET IDENTITY_INSERT dbo.Posts ON
+INSERT INTO dbo.Posts (Id, Title, Score, Created) VALUES
+    (1, N'first', 10, '2024-01-01 10:00:00.123'),
+    (2, N'second', NULL, '2024-01-02 10:00:00'),
+    (3, N'third', 30, '2024-01-03 10:00:00'),
+    (5, N'fifth', 50, '2024-01-05 10:00:00'),
+    (8, N'eighth', -1, '2024-01-08 10:00:00')
+SET IDENTITY_INSERT dbo.Posts OFF
+GO
+CREATE TABLE dbo.NoKey (A int NULL, B nvarchar(10) NULL)
+GO
+INSERT INTO dbo.NoKey VALUES (1, N'x'), (2, N'y')
+GO
+CREATE TABLE dbo.Nul (Id int NOT NULL PRIMARY KEY, T nvarchar(10) NULL)
+GO
+INSERT INTO dbo.Nul VALUES (1, N'ok'), (7, N'a' + NCHAR(0) + N'b')
+GO
+";
 
 fn pull(db: &mut TestDb, args: &str) -> (i64, i64, i64) {
     let row = db
@@ -576,7 +369,7 @@ fn pull(db: &mut TestDb, args: &str) -> (i64, i64, i64) {
 
 #[test]
 fn append_creates_then_a_second_append_fails_whole() {
-    let (mut db, _tds) = setup("pull_append", posts_tables());
+    let (mut db, _tds) = setup("pull_append", POSTS_SEED);
     assert_eq!(pull(&mut db, "'dbo.Posts', batch_rows => 2"), (5, 5, 0));
     assert_eq!(
         texts(&mut db.client, "SELECT title FROM posts ORDER BY id"),
@@ -617,7 +410,7 @@ fn append_creates_then_a_second_append_fails_whole() {
 
 #[test]
 fn truncate_and_named_target_with_columns_and_filter() {
-    let (mut db, _tds) = setup("pull_truncate", posts_tables());
+    let (mut db, _tds) = setup("pull_truncate", POSTS_SEED);
     db.client
         .batch_execute(
             "CREATE SCHEMA stage;
@@ -639,7 +432,7 @@ fn truncate_and_named_target_with_columns_and_filter() {
 
 #[test]
 fn upsert_twice_writes_nothing_the_second_time() {
-    let (mut db, _tds) = setup("pull_upsert", posts_tables());
+    let (mut db, _tds) = setup("pull_upsert", POSTS_SEED);
     assert_eq!(pull(&mut db, "'dbo.Posts', mode => 'upsert'"), (5, 5, 0));
     let xmins = texts(&mut db.client, "SELECT xmin::text FROM posts ORDER BY id");
     assert_eq!(
@@ -679,11 +472,14 @@ fn upsert_twice_writes_nothing_the_second_time() {
 
 #[test]
 fn replace_swaps_in_a_fresh_table_keeping_privileges_and_comments() {
-    let (mut db, tds) = setup("pull_replace", posts_tables());
+    let (mut db, tds) = setup("pull_replace", POSTS_SEED);
     assert_eq!(pull(&mut db, "'dbo.Posts'"), (5, 5, 0));
     db.client
         .batch_execute(
-            "CREATE ROLE pgmig_e2e_reader NOLOGIN;
+            // Roles are cluster-wide: a run that failed midway may have left it (its grants went
+            // with the dropped test database).
+            "DROP ROLE IF EXISTS pgmig_e2e_reader;
+             CREATE ROLE pgmig_e2e_reader NOLOGIN;
              GRANT SELECT ON posts TO pgmig_e2e_reader;
              COMMENT ON TABLE posts IS 'from SQL Server';
              COMMENT ON COLUMN posts.title IS 'the title';
@@ -745,12 +541,14 @@ fn replace_swaps_in_a_fresh_table_keeping_privileges_and_comments() {
         all_text(&error)
     );
     assert!(all_text(&error).contains("truncate"));
-    db.client.batch_execute("DROP ROLE pgmig_e2e_reader").ok();
+    db.client
+        .batch_execute("DROP OWNED BY pgmig_e2e_reader; DROP ROLE pgmig_e2e_reader")
+        .unwrap();
 }
 
 #[test]
 fn errors_before_any_row_moves() {
-    let (mut db, _tds) = setup("pull_errors", posts_tables());
+    let (mut db, _tds) = setup("pull_errors", POSTS_SEED);
     fn fails_with(client: &mut postgres::Client, sql: &str, state: &SqlState, needle: &str) {
         let error = expect_error(client, sql, state);
         assert!(
@@ -863,7 +661,7 @@ fn errors_before_any_row_moves() {
 
 #[test]
 fn default_server_and_identifier_policy() {
-    let (mut db, tds) = setup("pull_defaults", posts_tables());
+    let (mut db, tds) = setup("pull_defaults", POSTS_SEED);
     add_server(&mut db.client, "other", &tds, "shop");
     let error = expect_error(
         &mut db.client,
@@ -893,7 +691,7 @@ fn default_server_and_identifier_policy() {
 
 #[test]
 fn describe_shows_types_keys_and_the_create_table() {
-    let (mut db, _tds) = setup("pull_describe", posts_tables());
+    let (mut db, _tds) = setup("pull_describe", POSTS_SEED);
     let rows = texts(
         &mut db.client,
         "SELECT concat_ws(' ', column_name, sql_server_type, nullable, identity, key_position, pg_column, pg_type)
@@ -922,7 +720,7 @@ fn describe_shows_types_keys_and_the_create_table() {
 
 #[test]
 fn nul_characters_fail_naming_the_row_or_are_stripped() {
-    let (mut db, _tds) = setup("pull_nul", posts_tables());
+    let (mut db, _tds) = setup("pull_nul", POSTS_SEED);
     let error = expect_error(
         &mut db.client,
         "SELECT * FROM pgmig.pull_table('dbo.Nul')",
@@ -943,7 +741,7 @@ fn nul_characters_fail_naming_the_row_or_are_stripped() {
 
 #[test]
 fn a_dropped_connection_fails_the_statement_and_the_run_is_recorded() {
-    let (mut db, tds) = setup("pull_drop", posts_tables());
+    let (mut db, tds) = setup("pull_drop", POSTS_SEED);
     tds.faults().set(Fault::DropAfterRows { rows: 2 });
     let error = expect_error(
         &mut db.client,
@@ -982,7 +780,7 @@ fn a_dropped_connection_fails_the_statement_and_the_run_is_recorded() {
 
 #[test]
 fn cancel_stops_a_slow_pull_within_a_second() {
-    let (mut db, tds) = setup("pull_cancel", posts_tables());
+    let (mut db, tds) = setup("pull_cancel", POSTS_SEED);
     // Each packet waits 5 s: without a working cancel the statement takes far longer.
     tds.faults().set(Fault::DelayPackets { millis: 5_000 });
     let started = std::time::Instant::now();

@@ -1070,11 +1070,11 @@ impl Session {
                 t
             }
             None => (0..def.columns.len())
+                // Without a column list SQL Server skips identity and computed columns but not
+                // the rowversion column: its value must be DEFAULT (error 273 says so).
                 .filter(|&i| {
                     let c = &def.columns[i];
-                    c.computed.is_none()
-                        && c.sql_type != SqlType::RowVersion
-                        && (c.identity.is_none())
+                    c.computed.is_none() && c.identity.is_none()
                 })
                 .collect(),
         };
@@ -1119,6 +1119,9 @@ impl Session {
                     if r.len() != width {
                         return Err(err(10709, 15, "The number of columns for each row in a table value constructor must be the same.").into());
                     }
+                    if r.len() != targets.len() && columns.is_none() {
+                        return Err(err(213, 16, "Column name or number of supplied values does not match table definition.").into());
+                    }
                     if r.len() > targets.len() {
                         return Err(err(110, 15, "There are fewer columns in the INSERT statement than values specified in the VALUES clause. The number of values in the VALUES clause must match the number of columns specified in the INSERT statement.").into());
                     }
@@ -1149,6 +1152,12 @@ impl Session {
                         err(121, 15, "The select list for the INSERT statement contains more items than the insert list. The number of SELECT values must match the number of INSERT columns.")
                     };
                     return Err(e.into());
+                }
+                if targets
+                    .iter()
+                    .any(|&ti| def.columns[ti].sql_type == SqlType::RowVersion)
+                {
+                    return Err(err(273, 16, "Cannot insert an explicit value into a timestamp column. Use INSERT with a column list to exclude the timestamp column, or insert a DEFAULT into the timestamp column.").into());
                 }
                 let types: Vec<SqlType> = out.columns.iter().map(|c| c.sql_type.clone()).collect();
                 let mut rows = Vec::new();

@@ -191,6 +191,10 @@ pub enum Func {
     CharIndex,
     Concat,
     Replicate,
+    /// NCHAR(n): the UTF-16 code unit n as nchar(1).
+    NChar,
+    /// CHAR(n): byte n of the collation's code page (1252) as char(1).
+    Char,
     Reverse,
     Abs,
     Floor,
@@ -1851,6 +1855,32 @@ impl Binder<'_> {
                 )?;
                 make(Func::Replicate, vec![s, count], ty, nullable)
             }
+            "NCHAR" | "CHAR" => {
+                want(1..=1)?;
+                let (f, ty) = if upper == "NCHAR" {
+                    (
+                        Func::NChar,
+                        SqlType::NChar {
+                            len: 1,
+                            collation: CO,
+                        },
+                    )
+                } else {
+                    (
+                        Func::Char,
+                        SqlType::Char {
+                            len: 1,
+                            collation: CO,
+                        },
+                    )
+                };
+                let args = bound
+                    .into_iter()
+                    .map(|b| coerce(b, &SqlType::Int))
+                    .collect::<Result<Vec<_>, _>>()?;
+                // Out-of-range arguments give NULL, so the result is always nullable.
+                make(f, args, ty, true)
+            }
             "ABS" | "FLOOR" | "CEILING" | "SIGN" => {
                 want(1..=1)?;
                 if !convert::is_numeric(&first_ty) && !is_string(&first_ty) {
@@ -3056,6 +3086,24 @@ fn eval_func(f: Func, args: &[BExpr], ty: &SqlType, row: &[Value]) -> Result<Val
             let out: String = s.repeat(count).chars().take(limit).collect();
             Value::Str(Arc::from(out.as_str()))
         }
+        Func::NChar => match int_of(&arg(0)?) {
+            // Non-supplementary collations: one UTF-16 code unit, NULL past 65535.
+            Some(n @ 0..=0xFFFF) => match char::from_u32(n as u32) {
+                Some(c) => Value::Str(Arc::from(c.to_string().as_str())),
+                // A lone surrogate is a valid nchar(1) in SQL Server; this server keeps text
+                // as UTF-8 and cannot hold it.
+                None => return Err(unsupported("NCHAR of a surrogate code unit")),
+            },
+            _ => Value::Null,
+        },
+        Func::Char => match int_of(&arg(0)?) {
+            Some(n @ 0..=255) => {
+                let byte = [n as u8];
+                let (text, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(&byte);
+                Value::Str(Arc::from(text.as_ref()))
+            }
+            _ => Value::Null,
+        },
         Func::Abs | Func::Floor | Func::Ceiling | Func::Sign => {
             let v = arg(0)?;
             numeric_unary(f, &v, ty)?

@@ -1389,6 +1389,19 @@ fn identity_insert_computed_defaults_and_rowversion() {
         .number,
         273
     );
+    // Without a column list the rowversion column is in the list and takes DEFAULT.
+    ok(&mut s, "CREATE TABLE dbo.Rv (k int, rv rowversion)");
+    ok(&mut s, "INSERT INTO dbo.Rv VALUES (1, DEFAULT)");
+    assert_eq!(error(&mut s, "INSERT INTO dbo.Rv VALUES (2)").number, 213);
+    assert_eq!(
+        error(&mut s, "INSERT INTO dbo.Rv VALUES (2, 0x01)").number,
+        273
+    );
+    assert_eq!(
+        error(&mut s, "INSERT INTO dbo.Rv SELECT k, rv FROM dbo.Rv").number,
+        273
+    );
+    assert_eq!(one(&mut s, "SELECT COUNT(*) FROM dbo.Rv"), Value::Int(1));
 }
 
 #[test]
@@ -1643,5 +1656,40 @@ fn deep_nesting_is_error_191_and_long_chains_work() {
     assert_eq!(
         one(&mut s, "SELECT CHARINDEX(N'SSE', N'Grüße GRÜSSE')"),
         Value::Int(10)
+    );
+}
+
+#[test]
+fn nchar_and_char_build_single_characters() {
+    let e = engine();
+    let mut s = session(&e);
+    let r = rows(
+        &mut s,
+        "SELECT N'a' + NCHAR(0) + N'b', NCHAR(26085), NCHAR(65536), NCHAR(-1), CHAR(65), CHAR(128), CHAR(256)",
+    );
+    let text = |v: &str| Value::Str(Arc::from(v));
+    assert_eq!(
+        r,
+        vec![vec![
+            text("a\0b"),
+            text("日"),
+            Value::Null,
+            Value::Null,
+            text("A"),
+            text("€"),
+            Value::Null,
+        ]]
+    );
+    assert_eq!(error(&mut s, "SELECT NCHAR(55296)").number, 40517);
+    let c = columns(&mut s, "SELECT NCHAR(65) AS n, CHAR(65) AS c");
+    assert!(
+        matches!(c[0].sql_type, SqlType::NChar { len: 1, .. }),
+        "{:?}",
+        c[0].sql_type
+    );
+    assert!(
+        matches!(c[1].sql_type, SqlType::Char { len: 1, .. }),
+        "{:?}",
+        c[1].sql_type
     );
 }
