@@ -2,7 +2,7 @@
 //! recorded in `pgmig.runs`, failed and cancelled ones too.
 
 use super::or_report;
-use crate::pg::pull::{pull, PullArgs, PullSummary};
+use crate::pg::pull::{pull, resolve_server, PullArgs, PullSummary};
 use crate::pg::runs::{self, RunRecord};
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
@@ -60,7 +60,15 @@ fn pull_table(
         ..RunRecord::default()
     };
     // PostgreSQL errors raised inside (COPY, SPI, a cancel) arrive as panics: record, re-raise.
-    let outcome = catch_unwind(AssertUnwindSafe(|| pull(args)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // The run log names the server used, not the argument, even when the pull fails later.
+        let mut args = args;
+        if let Ok(server) = resolve_server(args.server.as_deref()) {
+            record.server = Some(server.clone());
+            args.server = Some(server);
+        }
+        pull(args)
+    }));
     record.finished = runs::epoch_seconds(SystemTime::now());
     match outcome {
         Ok(Ok(summary)) => {

@@ -761,9 +761,10 @@ fn a_dropped_connection_fails_the_statement_and_the_run_is_recorded() {
     assert_eq!(
         texts(
             &mut db.client,
-            "SELECT status || ' ' || sqlstate FROM pgmig.runs ORDER BY run_id"
+            "SELECT concat_ws(' ', status, sqlstate, server) FROM pgmig.runs ORDER BY run_id"
         ),
-        ["failed 08006"]
+        // The server resolved from the default, not the (absent) argument.
+        ["failed 08006 src"]
     );
     // A run inside a transaction that rolls back: recorded ok, its transaction aborted.
     db.client
