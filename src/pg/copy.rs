@@ -8,7 +8,7 @@
 //! no row-level security, no read-only transaction.
 
 use crate::error::{PgmigError, Result};
-use crate::tds::{NetworkTask, StreamMessage};
+use crate::tds::{ChunkPool, NetworkTask, StreamMessage};
 use pgrx::pg_sys;
 use std::cell::Cell;
 use std::ffi::{c_int, c_void, CString};
@@ -232,6 +232,8 @@ pub struct ChannelSource<'a> {
     /// Called with (rows encoded so far in the stream, bytes received in this batch) as data
     /// arrives.
     on_data: Option<&'a mut dyn FnMut(u64, u64)>,
+    /// Where consumed chunks go back to the network thread for reuse.
+    pool: Option<ChunkPool>,
 }
 
 impl<'a> ChannelSource<'a> {
@@ -244,7 +246,13 @@ impl<'a> ChannelSource<'a> {
             last: false,
             bytes: 0,
             on_data: None,
+            pool: None,
         }
+    }
+
+    pub fn with_pool(mut self, pool: ChunkPool) -> ChannelSource<'a> {
+        self.pool = Some(pool);
+        self
     }
 
     pub fn with_progress(mut self, on_data: &'a mut dyn FnMut(u64, u64)) -> ChannelSource<'a> {
@@ -291,7 +299,10 @@ impl CopySource for ChannelSource<'_> {
             match self.task.recv(&mut super::check_interrupts) {
                 Some(StreamMessage::Data { chunk, rows }) => {
                     self.bytes += chunk.len() as u64;
-                    self.current = chunk;
+                    let consumed = std::mem::replace(&mut self.current, chunk);
+                    if let Some(pool) = &self.pool {
+                        pool.give(consumed);
+                    }
                     self.position = 0;
                     if let Some(on_data) = self.on_data.as_mut() {
                         on_data(rows, self.bytes);

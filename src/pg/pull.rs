@@ -635,7 +635,10 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         }
         first_batch = false;
         let mut on_data = |rows: u64, bytes: u64| progress.report(rows, bytes);
-        let mut channel = ChannelSource::new(source.session.task()).with_progress(&mut on_data);
+        let pool = source.session.pool();
+        let mut channel = ChannelSource::new(source.session.task())
+            .with_progress(&mut on_data)
+            .with_pool(pool);
         let stored = copy_from(&copy_into, &mut channel)?;
         channel.finish(stored)?;
         let last = channel.is_last();

@@ -11,7 +11,7 @@ mod thread;
 pub use connect::{connect, ConnectParams};
 pub use encode::ValueError;
 pub use pull::{PullSession, StreamPlan};
-pub use stream::StreamMessage;
+pub use stream::{ChunkPool, StreamMessage};
 pub use thread::NetworkTask;
 
 use crate::error::Result;

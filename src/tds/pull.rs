@@ -3,7 +3,7 @@
 //! binary COPY batches.
 
 use super::encode::{describe_value, put_value, ValueError};
-use super::{connect, ConnectParams, NetworkTask, StreamMessage};
+use super::{connect, ChunkPool, ConnectParams, NetworkTask, StreamMessage};
 use crate::error::{PgmigError, Result};
 use futures::TryStreamExt;
 use pgmig_core::copy_binary::{CopyEncoder, NulPolicy};
@@ -18,6 +18,9 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 const CHUNK_BYTES: usize = 1 << 20;
 /// Chunks in flight between the threads: the network thread may run this far ahead of COPY.
 const CHANNEL_CHUNKS: usize = 4;
+/// A chunk is sent once it holds CHUNK_BYTES; the slack keeps the row that crosses the mark
+/// from reallocating it.
+const CHUNK_CAPACITY: usize = CHUNK_BYTES + CHUNK_BYTES / 4;
 
 /// What the main thread asks of the network thread.
 pub enum PullRequest {
@@ -44,6 +47,7 @@ pub struct StreamPlan {
 pub struct PullSession {
     task: NetworkTask<StreamMessage>,
     requests: UnboundedSender<PullRequest>,
+    pool: ChunkPool,
 }
 
 impl PullSession {
@@ -51,10 +55,17 @@ impl PullSession {
     /// the first request.
     pub fn open(params: ConnectParams) -> Result<PullSession> {
         let (requests, incoming) = unbounded_channel();
+        // The channel's chunks, the one being filled and the one COPY reads.
+        let pool = ChunkPool::new(CHANNEL_CHUNKS + 2);
+        let network_pool = pool.clone();
         let task = NetworkTask::spawn("pgmig pull", CHANNEL_CHUNKS, move |out| {
-            serve(params, incoming, out)
+            serve(params, incoming, out, network_pool)
         })?;
-        Ok(PullSession { task, requests })
+        Ok(PullSession {
+            task,
+            requests,
+            pool,
+        })
     }
 
     fn request(&mut self, request: PullRequest) -> Result<()> {
@@ -92,6 +103,11 @@ impl PullSession {
     pub fn task(&mut self) -> &mut NetworkTask<StreamMessage> {
         &mut self.task
     }
+
+    /// Where the main thread returns consumed chunks.
+    pub fn pool(&self) -> ChunkPool {
+        self.pool.clone()
+    }
 }
 
 /// The network thread's body: connect, then answer requests until the main thread hangs up.
@@ -99,6 +115,7 @@ async fn serve(
     params: ConnectParams,
     mut requests: UnboundedReceiver<PullRequest>,
     out: SyncSender<StreamMessage>,
+    pool: ChunkPool,
 ) {
     let mut client = match connect(&params).await {
         Ok(client) => client,
@@ -116,14 +133,16 @@ async fn serve(
                 };
                 out.send(message).is_ok()
             }
-            PullRequest::Stream(plan) => match stream(&mut client, &params, &plan, &out).await {
-                Ok(()) => true,
-                Err(error) => {
-                    // A closed channel means the main thread stopped listening: nothing to tell.
-                    let _ = out.send(StreamMessage::Failed(error));
-                    false
+            PullRequest::Stream(plan) => {
+                match stream(&mut client, &params, &plan, &out, &pool).await {
+                    Ok(()) => true,
+                    Err(error) => {
+                        // A closed channel means the main thread stopped listening: nothing to tell.
+                        let _ = out.send(StreamMessage::Failed(error));
+                        false
+                    }
                 }
-            },
+            }
         };
         if !answered {
             return;
@@ -191,6 +210,7 @@ async fn stream(
     params: &ConnectParams,
     plan: &StreamPlan,
     out: &SyncSender<StreamMessage>,
+    pool: &ChunkPool,
 ) -> Result<()> {
     let closed = || PgmigError::Internal("the main thread stopped reading".into());
     let mut rows = client
@@ -199,15 +219,14 @@ async fn stream(
         .map_err(|e| params.query_error(e))?
         .into_row_stream();
     let fields = plan.encodings.len();
-    let mut encoder =
-        CopyEncoder::with_buffer(fields, Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4))
-            .map_err(|e| PgmigError::Internal(e.to_string()))?;
+    let mut encoder = CopyEncoder::with_buffer(fields, pool.take(CHUNK_CAPACITY))
+        .map_err(|e| PgmigError::Internal(e.to_string()))?;
     encoder.write_header();
     let batch_rows = plan.batch_rows.max(1);
     let mut in_batch: u64 = 0;
     let mut total: u64 = 0;
     let send = |encoder: &mut CopyEncoder, total: u64| {
-        let chunk = encoder.swap_buffer(Vec::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4));
+        let chunk = encoder.swap_buffer(pool.take(CHUNK_CAPACITY));
         out.send(StreamMessage::Data { chunk, rows: total })
             .map_err(|_| closed())
     };

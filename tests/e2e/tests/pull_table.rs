@@ -798,3 +798,43 @@ fn cancel_stops_a_slow_pull_within_a_second() {
         ["cancelled"]
     );
 }
+
+#[test]
+fn sql_variant_arrives_as_its_text() {
+    let seed = "
+CREATE DATABASE shop
+GO
+USE shop
+GO
+CREATE TABLE dbo.Variants (Id int NOT NULL PRIMARY KEY, V sql_variant NULL)
+GO
+INSERT INTO dbo.Variants VALUES (1, 42), (2, N'héllo 😀'), (3, CAST(12.50 AS decimal(5,2))),
+    (4, CAST('2024-01-02 03:04:05.1234567' AS datetime2(7))), (5, NULL),
+    (6, CAST('2024-01-02 15:04:05.997' AS datetime))
+GO
+";
+    let (mut db, _tds) = setup("pull_variant", seed);
+    db.client
+        .batch_execute("SELECT * FROM pgmig.pull_table('dbo.Variants')")
+        .unwrap();
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+             WHERE attrelid = 'variants'::regclass AND attname = 'v'"
+        ),
+        ["text"]
+    );
+    // What CAST(v AS nvarchar(4000)) gives in SQL Server: each base type's style-0 text.
+    assert_eq!(
+        column_texts(&mut db, "variants", "v"),
+        [
+            "42",
+            "héllo 😀",
+            "12.50",
+            "2024-01-02 03:04:05.1234567",
+            "NULL",
+            "Jan  2 2024  3:04PM"
+        ]
+    );
+}
