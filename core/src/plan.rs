@@ -64,6 +64,9 @@ pub enum FieldEncoding {
     Bytea,
     Uuid,
     Xml,
+    /// Text from UTF-16LE bytes: an nchar/nvarchar column read as `varbinary(max)`
+    /// (see [`PullPlan::wire`]).
+    TextFromUtf16,
 }
 
 impl FieldEncoding {
@@ -123,9 +126,44 @@ pub struct PullPlan {
     pub key_is_primary: bool,
 }
 
+/// What nchar/nvarchar columns are read as when pgmig converts their UTF-16 itself.
+pub const UTF16_BYTES_CAST: &str = "varbinary(max)";
+
 impl PullPlan {
     pub fn select_columns(&self) -> Vec<SelectColumn> {
         self.columns.iter().map(|c| c.select.clone()).collect()
+    }
+
+    /// The SELECT items and the COPY field encodings for target columns encoded as `targets`
+    /// (one per column). nchar/nvarchar columns bound for text are read as their UTF-16LE bytes
+    /// (`CAST(... AS varbinary(max))`) and converted by core's converter, 8 ASCII units per
+    /// step: tiberius decodes UTF-16 one char at a time into a `String`, which took 28% of the
+    /// network thread on ~1 KB bodies. Key columns keep their type (they order the read and
+    /// name rows in error messages).
+    pub fn wire(&self, targets: &[FieldEncoding]) -> (Vec<SelectColumn>, Vec<FieldEncoding>) {
+        let mut select = Vec::with_capacity(self.columns.len());
+        let mut encodings = Vec::with_capacity(self.columns.len());
+        for (i, (column, &target)) in self.columns.iter().zip(targets).enumerate() {
+            let unicode = matches!(
+                column.source.effective_type().as_str(),
+                "nchar" | "nvarchar"
+            );
+            if unicode
+                && column.select.cast_to.is_none()
+                && target == FieldEncoding::Text
+                && !self.key.contains(&i)
+            {
+                select.push(SelectColumn {
+                    name: column.select.name.clone(),
+                    cast_to: Some(UTF16_BYTES_CAST),
+                });
+                encodings.push(FieldEncoding::TextFromUtf16);
+            } else {
+                select.push(column.select.clone());
+                encodings.push(target);
+            }
+        }
+        (select, encodings)
     }
 
     pub fn pg_columns(&self) -> Vec<PgColumn> {
@@ -581,6 +619,46 @@ mod tests {
         for name in Mode::NAMES.split(", ") {
             assert_eq!(Mode::parse(name).map(Mode::name), Some(name));
         }
+    }
+
+    #[test]
+    fn unicode_columns_bound_for_text_are_read_as_utf16_bytes_except_keys() {
+        let source = vec![
+            column("Code", "nvarchar", Some(1)),
+            column("Body", "nvarchar", None),
+            column("Flag", "nchar", None),
+            column("Note", "nvarchar", None),
+            column("Plain", "varchar", None),
+            column("Any", "sql_variant", None),
+        ];
+        let plan = plan_pull(&source, None, None, Mode::Append, IdentifierCase::Lower).unwrap();
+        use FieldEncoding as E;
+        // Note goes into an existing xml column: read as text, as before.
+        let targets = [E::Text, E::Text, E::Text, E::Xml, E::Text, E::Text];
+        let (select, encodings) = plan.wire(&targets);
+        let sql: Vec<String> = select.iter().map(SelectColumn::to_tsql).collect();
+        assert_eq!(
+            sql,
+            [
+                "[Code]",
+                "CAST([Body] AS varbinary(max)) AS [Body]",
+                "CAST([Flag] AS varbinary(max)) AS [Flag]",
+                "[Note]",
+                "[Plain]",
+                "CAST([Any] AS nvarchar(4000)) AS [Any]",
+            ]
+        );
+        assert_eq!(
+            encodings,
+            [
+                E::Text,
+                E::TextFromUtf16,
+                E::TextFromUtf16,
+                E::Xml,
+                E::Text,
+                E::Text
+            ]
+        );
     }
 
     #[test]

@@ -524,7 +524,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
 
     let columns = target_columns(&plan, existing.as_ref());
     let column_names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
-    let select_columns = plan.select_columns();
+    let (select_columns, encodings) = plan.wire(&encodings(&columns)?);
     let order_by = plan.key_source_names();
     let sql = tsql_pull_select(&PullQuery {
         schema: &source.schema,
@@ -537,7 +537,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
     .map_err(|e| PgmigError::Internal(e.to_string()))?;
     let stream_plan = StreamPlan {
         sql,
-        encodings: encodings(&columns)?,
+        encodings,
         column_names: plan.columns.iter().map(|c| c.source.name.clone()).collect(),
         key: plan.key.clone(),
         batch_rows: batch_rows as u64,

@@ -162,6 +162,7 @@ pub fn put_value(
             encoder.put_text_str(x.as_ref().as_ref(), NulPolicy::Error)?
         }
         (ColumnData::Binary(Some(b)), E::Bytea) => encoder.put_bytea(b)?,
+        (ColumnData::Binary(Some(b)), E::TextFromUtf16) => encoder.put_text_utf16le(b, nul)?,
         (ColumnData::Guid(Some(g)), E::Uuid) => encoder.put_uuid(g.as_bytes()),
         _ => {
             return Err(ValueError::Unexpected {
@@ -282,6 +283,33 @@ mod tests {
         put_value(&mut encoder, &data, FieldEncoding::Text, NulPolicy::Strip).unwrap();
         encoder.end_row().unwrap();
         assert_eq!(&encoder.bytes()[2..], &[0, 0, 0, 2, b'a', b'b']);
+    }
+
+    #[test]
+    fn utf16_bytes_become_utf8_text_and_keep_the_nul_rule() {
+        let utf16: Vec<u8> = "é😀a".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        let bytes = encoded(
+            ColumnData::Binary(Some(Cow::Owned(utf16))),
+            FieldEncoding::TextFromUtf16,
+        )
+        .unwrap();
+        assert_eq!(&bytes[..4], &[0, 0, 0, 7]);
+        assert_eq!(std::str::from_utf8(&bytes[4..]).unwrap(), "é😀a");
+        let nul = ColumnData::Binary(Some(Cow::Owned(vec![b'a', 0, 0, 0])));
+        assert!(matches!(
+            encoded(nul, FieldEncoding::TextFromUtf16),
+            Err(ValueError::Encode(EncodeError::NulInString {
+                char_offset: 1
+            }))
+        ));
+        // Plain binary never turns into text by accident.
+        assert!(matches!(
+            encoded(
+                ColumnData::Binary(Some(Cow::Borrowed(b"ab"))),
+                FieldEncoding::Text
+            ),
+            Err(ValueError::Unexpected { .. })
+        ));
     }
 
     #[test]

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::convert::{days_from_civil, DAYS_TO_1900};
+use super::expr::BExpr;
 use super::storage::{ColumnInfo, KeyInfo};
 use crate::types::{Collation, Column, SqlType, Value};
 use crate::wire::encode::{self, ColumnPlan};
@@ -315,16 +316,30 @@ impl GenKind {
     }
 
     /// Rows `from..to` (row numbers) as ROW/NBCROW tokens for the columns `cols` of the
-    /// table, described by `columns` (the result's metadata, same types).
+    /// table, each optionally through a conversion that cannot fail (an expression over that
+    /// column alone), described by `columns` (the result's metadata).
     pub fn encoded_rows(
         &self,
-        cols: &[usize],
+        outputs: &[(usize, Option<BExpr>)],
         columns: &[Column],
         from: u64,
         to: u64,
         reverse: bool,
     ) -> Box<dyn Iterator<Item = Arc<[u8]>> + Send> {
         let plans: Vec<ColumnPlan> = columns.iter().map(ColumnPlan::new).collect();
+        let cols: Vec<usize> = outputs.iter().map(|(c, _)| *c).collect();
+        let width = self.columns().len();
+        // The output value of source value `v` in column `c` through its conversion, if any.
+        let output = |k: usize, v: &Value| -> Value {
+            match &outputs[k].1 {
+                Some(conversion) => {
+                    let mut row = vec![Value::Null; width];
+                    row[outputs[k].0] = v.clone();
+                    conversion.eval(&row).unwrap_or(Value::Null)
+                }
+                None => v.clone(),
+            }
+        };
         // Each output column that shows a pool string gets that pool pre-encoded.
         let probe = self.cells(0);
         let mut pools: Vec<Option<Encoded>> = Vec::with_capacity(cols.len());
@@ -342,14 +357,18 @@ impl GenKind {
                     .map(|s| {
                         let mut b = Vec::new();
                         // A value that does not fit encodes as nothing; the pools fit.
-                        let _ = encode::value(&mut b, &plans[out], &Value::Str(s.clone()));
+                        let _ = encode::value(
+                            &mut b,
+                            &plans[out],
+                            &output(out, &Value::Str(s.clone())),
+                        );
                         b
                     })
                     .collect()
             }));
         }
         let kind = self.clone();
-        let cols = cols.to_vec();
+        let conversions: Vec<Option<BExpr>> = outputs.iter().map(|(_, e)| e.clone()).collect();
         let bitmap_len = cols.len().div_ceil(8);
         let mut buf: Vec<u8> = Vec::with_capacity(256);
         let encode_row = move |i: u64| -> Arc<[u8]> {
@@ -387,7 +406,17 @@ impl GenKind {
                     }
                     Some(Cell::Value(v)) => {
                         // Generated values always fit their columns.
-                        let _ = encode::value(&mut buf, &plans[k], v);
+                        match &conversions[k] {
+                            Some(conversion) => {
+                                let mut row = vec![Value::Null; cells.len()];
+                                row[*c] = v.clone();
+                                let v = conversion.eval(&row).unwrap_or(Value::Null);
+                                let _ = encode::value(&mut buf, &plans[k], &v);
+                            }
+                            None => {
+                                let _ = encode::value(&mut buf, &plans[k], v);
+                            }
+                        }
                     }
                     None => {}
                 }

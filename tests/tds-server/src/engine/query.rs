@@ -1016,10 +1016,22 @@ impl Session {
         {
             if let Some((_, src, _)) = plan.first() {
                 if let SourceRows::Generated { kind, .. } = &src.rows {
-                    let cols: Option<Vec<usize>> = project
+                    // Columns, or a column converted from nvarchar to varbinary(max), which
+                    // cannot fail (pgmig reads unicode text that way).
+                    let cols: Option<Vec<(usize, Option<BExpr>)>> = project
                         .iter()
                         .map(|p| match p {
-                            BExpr::Col(c) => Some(*c),
+                            BExpr::Col(c) => Some((*c, None)),
+                            BExpr::Convert {
+                                e,
+                                from: SqlType::NVarChar { .. },
+                                to: SqlType::VarBinary { len: None },
+                                style: None,
+                                try_: false,
+                            } => match **e {
+                                BExpr::Col(c) => Some((c, Some(p.clone()))),
+                                _ => None,
+                            },
                             _ => None,
                         })
                         .collect();

@@ -850,6 +850,28 @@ fn generated_tables_are_pre_encoded_exactly_as_their_values() {
         "SELECT Id FROM dbo.Posts ORDER BY Id OFFSET 10 ROWS FETCH NEXT 5 ROWS ONLY",
     );
     assert_eq!(enc.len(), 5);
+    // pgmig's read of unicode text as bytes: pre-encoded too, the same bytes as the value path.
+    let sql = "SELECT [Id], CAST([Title] AS varbinary(max)) AS [Title], CAST([Body] AS varbinary(max)) AS [Body], [Score] FROM [dbo].[Posts] ORDER BY [Id]";
+    let (cols, enc) = encoded(&mut s, sql);
+    assert!(matches!(
+        cols[2].sql_type,
+        crate::types::SqlType::VarBinary { len: None }
+    ));
+    let vals = rows(&mut s, &sql.replace("ORDER BY", "WHERE 1 = 1 ORDER BY"));
+    assert_eq!(enc.len(), 1000);
+    let want = encode_values(&cols, &vals);
+    for i in 0..1000 {
+        assert_eq!(&enc[i][..], &want[i][..], "Posts row {i} read as bytes");
+    }
+    let Value::Bytes(first_body) = &vals[0][2] else {
+        panic!("body as bytes: {:?}", vals[0][2]);
+    };
+    let Value::Str(text) = &rows(&mut s, "SELECT Body FROM dbo.Posts WHERE Id = 1 AND 1 = 1")[0][0]
+    else {
+        panic!("body as text");
+    };
+    let utf16: Vec<u8> = text.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    assert_eq!(&first_body[..], &utf16[..]);
 }
 
 #[test]
