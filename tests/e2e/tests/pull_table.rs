@@ -838,3 +838,43 @@ GO
         ]
     );
 }
+
+#[test]
+fn clr_types_arrive_as_their_serialized_bytes() {
+    let seed = "
+CREATE DATABASE shop
+GO
+USE shop
+GO
+CREATE TABLE dbo.Shapes (Id int NOT NULL PRIMARY KEY, H hierarchyid NULL, G geometry NULL,
+    GG geography NULL)
+GO
+INSERT INTO dbo.Shapes VALUES
+    (1, 0x58, 0x00000000010C000000000000F03F0000000000000040,
+        0xE6100000010C0000000000004A400000000000003440),
+    (2, NULL, NULL, NULL)
+GO
+";
+    let (mut db, _tds) = setup("pull_clr", seed);
+    // describe maps every CLR column to bytea before anything is read.
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT sql_server_type || ' ' || pg_type FROM pgmig.describe('dbo.Shapes')
+             WITH ORDINALITY WHERE column_name <> 'Id' ORDER BY ordinality"
+        ),
+        ["hierarchyid bytea", "geometry bytea", "geography bytea"]
+    );
+    db.client
+        .batch_execute("SELECT * FROM pgmig.pull_table('dbo.Shapes')")
+        .unwrap();
+    assert_eq!(column_texts(&mut db, "shapes", "h"), ["\\x58", "NULL"]);
+    assert_eq!(
+        column_texts(&mut db, "shapes", "g"),
+        ["\\x00000000010c000000000000f03f0000000000000040", "NULL"]
+    );
+    assert_eq!(
+        column_texts(&mut db, "shapes", "gg"),
+        ["\\xe6100000010c0000000000004a400000000000003440", "NULL"]
+    );
+}

@@ -705,6 +705,21 @@ impl Connection<'_> {
             // statement that produces the last DONE omits MORE.
             let more = context == Context::Rpc || Some(i) != last_done;
             let more_bit = if more { done::MORE } else { 0 };
+            // CLR columns would need TDS UDTTYPE, which is not implemented; the engine refuses
+            // such results already, and nothing else may reach COLMETADATA in their place.
+            let outcome = match outcome {
+                StatementOutcome::Rows(rs)
+                    if rs
+                        .columns
+                        .iter()
+                        .any(|c| matches!(c.sql_type, crate::types::SqlType::Clr(_))) =>
+                {
+                    StatementOutcome::Error(engine::expr::unsupported(
+                        "CLR type column in a result set (TDS UDTTYPE)",
+                    ))
+                }
+                other => other,
+            };
             match outcome {
                 StatementOutcome::Rows(rs) => match self.stream_result(rs, more_bit, done_kind)? {
                     Streamed::Complete => {}

@@ -75,6 +75,17 @@ pub enum SqlType {
     /// `rowversion`/`timestamp`: binary(8), server-generated.
     RowVersion,
     SqlVariant,
+    /// A system CLR type (`hierarchyid`, `geometry`, `geography`): values are the type's
+    /// serialized bytes (`Value::Bytes`); sys.types shows them as assembly types.
+    Clr(ClrType),
+}
+
+/// The CLR types SQL Server ships (sys.types user_type_id 128..=130, system_type_id 240).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClrType {
+    HierarchyId,
+    Geometry,
+    Geography,
 }
 
 /// A collation as TDS carries it (5 bytes: LCID + flags + version, sort id).
@@ -143,7 +154,7 @@ pub enum Value {
     },
     /// Any character type; the encoder converts to UTF-16 or the column's code page.
     Str(Arc<str>),
-    /// binary/varbinary/image/rowversion.
+    /// binary/varbinary/image/rowversion, and the serialized form of CLR types.
     Bytes(Arc<[u8]>),
     /// RFC 4122 byte order (as printed); the wire uses SQL Server's mixed-endian order.
     Guid([u8; 16]),

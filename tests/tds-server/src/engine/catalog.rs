@@ -7,7 +7,7 @@ use super::convert::{
     collation_of, is_binary, is_string, is_unicode, max_length, precision_scale, type_name,
 };
 use super::storage::{Database, Table, TableData, TableDef};
-use crate::types::{Collation, Column, SqlType, Value};
+use crate::types::{ClrType, Collation, Column, SqlType, Value};
 
 pub struct View {
     pub columns: Vec<Column>,
@@ -66,6 +66,14 @@ fn opt_s(v: Option<&str>) -> Value {
 /// (system_type_id, user_type_id) of a column type.
 pub fn type_ids(t: &SqlType) -> (u8, i32) {
     let id: u8 = match t {
+        SqlType::Clr(c) => {
+            let user_id = match c {
+                ClrType::HierarchyId => 128,
+                ClrType::Geometry => 129,
+                ClrType::Geography => 130,
+            };
+            return (240, user_id);
+        }
         SqlType::Image => 34,
         SqlType::Text { .. } => 35,
         SqlType::UniqueIdentifier => 36,
@@ -828,6 +836,8 @@ pub fn view(
                         SqlType::NText { .. } => i(1_073_741_823),
                         SqlType::Image => i(2_147_483_647),
                         SqlType::Xml => i(-1),
+                        // CLR types report their sys.columns max_length (892 or -1).
+                        SqlType::Clr(_) => i(max_length(t) as i32),
                         _ if is_string(t) || is_binary(t) && *t != SqlType::RowVersion => {
                             let bytes = max_length(t) as i32;
                             if bytes == -1 {

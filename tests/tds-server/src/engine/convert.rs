@@ -3,7 +3,7 @@
 
 use std::cmp::Ordering;
 
-use crate::types::{Collation, SqlError, SqlType, Value};
+use crate::types::{ClrType, Collation, SqlError, SqlType, Value};
 
 /// Days from 0001-01-01 to 1900-01-01 (the datetime/smalldatetime epoch).
 pub const DAYS_TO_1900: i64 = 693_595;
@@ -111,12 +111,23 @@ pub fn type_name(t: &SqlType) -> &'static str {
         SqlType::Xml => "xml",
         SqlType::RowVersion => "timestamp",
         SqlType::SqlVariant => "sql_variant",
+        SqlType::Clr(c) => clr_name(*c),
+    }
+}
+
+pub fn clr_name(c: ClrType) -> &'static str {
+    match c {
+        ClrType::HierarchyId => "hierarchyid",
+        ClrType::Geometry => "geometry",
+        ClrType::Geography => "geography",
     }
 }
 
 /// Data type precedence (higher wins), from SQL Server's documentation.
 pub fn precedence(t: &SqlType) -> u8 {
     match t {
+        // User-defined (CLR) types rank above every system type.
+        SqlType::Clr(_) => 31,
         SqlType::SqlVariant => 30,
         SqlType::Xml => 29,
         SqlType::DateTimeOffset { .. } => 28,
@@ -271,6 +282,8 @@ pub fn max_length(t: &SqlType) -> i16 {
         | SqlType::UniqueIdentifier => 16,
         SqlType::Xml => -1,
         SqlType::SqlVariant => 8016,
+        SqlType::Clr(ClrType::HierarchyId) => 892,
+        SqlType::Clr(_) => -1,
     }
 }
 
@@ -956,8 +969,17 @@ pub fn convert(
     if let Value::Null = v {
         return Ok(Value::Null);
     }
+    if matches!(from, SqlType::Clr(_)) || matches!(to, SqlType::Clr(_)) {
+        clr_conversion(from, to, true)?;
+        if let (SqlType::Clr(c), Value::Bytes(b)) = (to, v) {
+            if *from != *to {
+                return clr_from_bytes(*c, b);
+            }
+        }
+    }
     let c = |v: Value| Ok(v);
     match to {
+        SqlType::Clr(_) => c(v.clone()),
         SqlType::SqlVariant => c(v.clone()),
         SqlType::Bit | SqlType::TinyInt | SqlType::SmallInt | SqlType::Int | SqlType::BigInt => {
             let i: i64 = match v {
@@ -1558,6 +1580,265 @@ pub fn like(text: &str, pattern: &str) -> bool {
         }
     }
     matched[pat.len()]
+}
+
+// ----- CLR types (hierarchyid, geometry, geography) -----
+
+/// Error 206: an implicit conversion SQL Server does not make.
+pub fn operand_type_clash(from: &SqlType, to: &SqlType) -> SqlError {
+    SqlError::new(
+        206,
+        2,
+        16,
+        format!(
+            "Operand type clash: {} is incompatible with {}",
+            type_name(from),
+            type_name(to)
+        ),
+    )
+}
+
+/// Whether SQL Server converts between `from` and `to` when one of them is a CLR type, and
+/// the error when it does not. `explicit` is CAST/CONVERT. Conversions SQL Server makes but
+/// the engine does not (string Parse/ToString, image, implicit CLR to binary) are 40517.
+pub fn clr_conversion(from: &SqlType, to: &SqlType, explicit: bool) -> Result<(), SqlError> {
+    let not_allowed = || {
+        if explicit {
+            explicit_not_allowed(from, to)
+        } else {
+            operand_type_clash(from, to)
+        }
+    };
+    let not_implemented = || {
+        super::expr::unsupported(&format!(
+            "conversion from {} to {}",
+            type_name(from),
+            type_name(to)
+        ))
+    };
+    let plain_binary =
+        |t: &SqlType| matches!(t, SqlType::Binary { .. } | SqlType::VarBinary { .. });
+    let string = |t: &SqlType| {
+        matches!(
+            t,
+            SqlType::Char { .. }
+                | SqlType::VarChar { .. }
+                | SqlType::NChar { .. }
+                | SqlType::NVarChar { .. }
+        )
+    };
+    let unsure = |t: &SqlType| {
+        matches!(
+            t,
+            SqlType::Image | SqlType::Text { .. } | SqlType::NText { .. } | SqlType::RowVersion
+        )
+    };
+    match (from, to) {
+        (SqlType::Clr(a), SqlType::Clr(b)) if a == b => Ok(()),
+        (SqlType::Clr(_), SqlType::Clr(_)) => Err(not_allowed()),
+        // varbinary -> CLR type deserializes the value (SSMS scripts data this way).
+        (f, SqlType::Clr(_)) if plain_binary(f) => Ok(()),
+        (f, SqlType::Clr(_)) if string(f) || unsure(f) => Err(not_implemented()),
+        (SqlType::SqlVariant, SqlType::Clr(_)) if explicit => Err(not_implemented()),
+        (_, SqlType::Clr(_)) => Err(not_allowed()),
+        (SqlType::Clr(_), t) if plain_binary(t) && explicit => Ok(()),
+        (SqlType::Clr(_), t) if plain_binary(t) || string(t) || unsure(t) => Err(not_implemented()),
+        _ => Err(not_allowed()),
+    }
+}
+
+/// A CLR value from its serialized bytes (varbinary to hierarchyid/geometry/geography), after
+/// the checks SQL Server's deserializer makes on the format's structure.
+pub fn clr_from_bytes(c: ClrType, b: &[u8]) -> Result<Value, SqlError> {
+    let ok = match c {
+        ClrType::HierarchyId => valid_hierarchyid(b),
+        ClrType::Geometry | ClrType::Geography => valid_spatial(c, b),
+    };
+    if ok {
+        return Ok(Value::Bytes(b.into()));
+    }
+    let detail = match c {
+        ClrType::HierarchyId => "Microsoft.SqlServer.Types.HierarchyIdException: 24000: SqlHierarchyId operation failed because HierarchyId object was constructed from an invalid binary string.",
+        _ => "System.FormatException: One of the identified items was in an invalid format.",
+    };
+    Err(err(
+        6522,
+        16,
+        format!(
+            "A .NET Framework error occurred during execution of user-defined routine or aggregate \"{}\": \n{detail}\n",
+            clr_name(c)
+        ),
+    ))
+}
+
+/// hierarchyid label encodings (MS-SSCLRT 2.1.1): fixed bits, `x` value bits, `T` the
+/// terminator (1 ends the level, 0 continues it with a dotted component).
+const HIERARCHYID_PATTERNS: &[&str] = &[
+    "01xxT",
+    "100xxT",
+    "101xxxT",
+    "110xx0x1xxxT",
+    "1110xxx0xxx0x1xxxT",
+    "11110xxxxx0xxx0x1xxxT",
+    "111110xxxxxxxxxxxxxxxxxxx0xxxxxx0xxx0x1xxxT",
+    "111111xxxxxxxxxxxxxx0xxxxxxxxxxxxxxxxxxxxx0xxxxxx0xxx0x1xxxT",
+    "00111xxxT",
+    "0010xx0x1xxxT",
+    "000110xxxxx0xxx0x1xxxT",
+    "000101xxxxxxxxxxxxxxxxxxx0xxxxxx0xxx0x1xxxT",
+    "000100xxxxxxxxxxxxxx0xxxxxxxxxxxxxxxxxxxxx0xxxxxx0xxx0x1xxxT",
+];
+
+/// Whether bytes are a hierarchyid encoding: labels end to end, the last ending its level,
+/// then fewer than 8 zero bits of padding. The root is the empty string.
+pub fn valid_hierarchyid(b: &[u8]) -> bool {
+    if b.len() > 892 {
+        return false;
+    }
+    let total = b.len() * 8;
+    let bit = |i: usize| (b[i / 8] >> (7 - i % 8)) & 1 == 1;
+    let mut pos = 0;
+    let mut level_open = false;
+    loop {
+        let rest = total - pos;
+        if rest < 8 && (pos..total).all(|i| !bit(i)) {
+            return !level_open;
+        }
+        let pattern = HIERARCHYID_PATTERNS.iter().find(|p| {
+            let prefix = p.bytes().take_while(|c| *c != b'x');
+            prefix
+                .enumerate()
+                .all(|(k, c)| pos + k < total && bit(pos + k) == (c == b'1'))
+        });
+        let Some(pattern) = pattern else {
+            return false;
+        };
+        if pos + pattern.len() > total {
+            return false;
+        }
+        for (k, c) in pattern.bytes().enumerate() {
+            let v = bit(pos + k);
+            match c {
+                b'0' if v => return false,
+                b'1' if !v => return false,
+                b'T' => level_open = !v,
+                _ => {}
+            }
+        }
+        pos += pattern.len();
+    }
+}
+
+/// Whether bytes have the structure of a geometry/geography serialization (MS-SSCLRT 2.1.5):
+/// SRID, version 1 or 2, properties, then one point, one segment, or the counted points,
+/// figures, shapes (and version 2 segments), exactly filling the value.
+pub fn valid_spatial(c: ClrType, b: &[u8]) -> bool {
+    const HAS_Z: u8 = 0x01;
+    const HAS_M: u8 = 0x02;
+    const SINGLE_POINT: u8 = 0x08;
+    const SINGLE_SEGMENT: u8 = 0x10;
+    let u32_at = |at: usize| -> Option<usize> {
+        let s = b.get(at..at + 4)?;
+        Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]) as usize)
+    };
+    let (Some(srid), Some(&version), Some(&props)) = (u32_at(0), b.get(4), b.get(5)) else {
+        return false;
+    };
+    let srid = srid as u32 as i32;
+    let srid_ok = match c {
+        // sys.spatial_reference_systems: the EPSG geographic systems and the unit sphere.
+        ClrType::Geography => (4120..=4999).contains(&srid) || srid == 104_001,
+        _ => (0..=999_999).contains(&srid),
+    };
+    if !srid_ok || !(version == 1 || version == 2) || props & 0xC0 != 0 {
+        return false;
+    }
+    if version == 1 && props & 0x20 != 0 {
+        return false;
+    }
+    let per_point =
+        16 + if props & HAS_Z != 0 { 8 } else { 0 } + if props & HAS_M != 0 { 8 } else { 0 };
+    match (props & SINGLE_POINT != 0, props & SINGLE_SEGMENT != 0) {
+        (true, true) => return false,
+        (true, false) => return b.len() == 6 + per_point,
+        (false, true) => return b.len() == 6 + 2 * per_point,
+        (false, false) => {}
+    }
+    let mut at = 6;
+    let Some(points) = u32_at(at) else {
+        return false;
+    };
+    at += 4;
+    let Some(end) = points
+        .checked_mul(per_point)
+        .and_then(|n| n.checked_add(at))
+    else {
+        return false;
+    };
+    at = end;
+    let Some(figures) = u32_at(at) else {
+        return false;
+    };
+    at += 4;
+    let figures_at = at;
+    let Some(end) = figures.checked_mul(5).and_then(|n| n.checked_add(at)) else {
+        return false;
+    };
+    at = end;
+    let Some(shapes) = u32_at(at) else {
+        return false;
+    };
+    at += 4;
+    let shapes_at = at;
+    let Some(end) = shapes.checked_mul(9).and_then(|n| n.checked_add(at)) else {
+        return false;
+    };
+    at = end;
+    if version == 2 {
+        let Some(segments) = u32_at(at) else {
+            return false;
+        };
+        at += 4;
+        let Some(end) = segments.checked_add(at) else {
+            return false;
+        };
+        if b.get(at..end).is_none_or(|s| s.iter().any(|t| *t > 3)) {
+            return false;
+        }
+        at = end;
+    }
+    if at != b.len() {
+        return false;
+    }
+    // Figures: attribute, then the offset of their first point, in order.
+    let mut last_point = 0;
+    for f in 0..figures {
+        let base = figures_at + f * 5;
+        let attr = b[base];
+        let Some(offset) = u32_at(base + 1) else {
+            return false;
+        };
+        if attr > if version == 1 { 2 } else { 3 } || offset < last_point || offset > points {
+            return false;
+        }
+        last_point = offset;
+    }
+    // Shapes: parent shape (-1 for none), first figure (-1 for none), OGC type.
+    for s in 0..shapes {
+        let base = shapes_at + s * 9;
+        let (Some(parent), Some(figure)) = (u32_at(base), u32_at(base + 4)) else {
+            return false;
+        };
+        let kind = b[base + 8];
+        let none = u32::MAX as usize;
+        let parent_ok = if s == 0 { parent == none } else { parent < s };
+        let figure_ok = figure == none || figure <= figures;
+        let kind_ok = (1..=7).contains(&kind) || version == 2 && (8..=11).contains(&kind);
+        if !parent_ok || !figure_ok || !kind_ok {
+            return false;
+        }
+    }
+    true
 }
 
 #[cfg(test)]

@@ -515,6 +515,18 @@ impl Session {
             return self.select_into(into, &inner);
         }
         let out = self.select(sel)?;
+        // CLR columns go out as TDS UDTTYPE, which is not implemented: CAST them to varbinary.
+        if let Some(c) = out
+            .columns
+            .iter()
+            .find(|c| matches!(c.sql_type, SqlType::Clr(_)))
+        {
+            return Err(unsupported(&format!(
+                "{} column in a result set (TDS UDTTYPE); CAST it to varbinary(max)",
+                type_name(&c.sql_type)
+            ))
+            .into());
+        }
         let rows = match out.rows {
             Rows::Values(it) => RowSource::Fallible(it),
             Rows::Encoded(it) => RowSource::Encoded(it),
@@ -791,6 +803,10 @@ impl Session {
                         16,
                         format!("Column '{}' in table '{table_name}' is of a type that is invalid for use as a key column in an index.", c.name),
                     ));
+                }
+                if let SqlType::Clr(_) = c.sql_type {
+                    // A hierarchyid key is valid in SQL Server; its ordering is not implemented.
+                    return Err(super::expr::clr_unsupported(&c.sql_type, "a key"));
                 }
                 if cols.iter().any(|(i, _)| *i == idx) {
                     return Err(SqlError::new(1909, 1, 16, format!("Cannot use duplicate column names in index. Column name '{}' listed more than once.", c.name)));

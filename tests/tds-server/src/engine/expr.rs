@@ -462,6 +462,16 @@ fn family(t: &SqlType) -> Family {
     }
 }
 
+pub fn is_clr(t: &SqlType) -> bool {
+    matches!(t, SqlType::Clr(_))
+}
+
+/// 40517 for an operation on a CLR type (hierarchyid, geometry, geography) the engine does
+/// not implement: comparisons, ordering, grouping, arithmetic, functions, methods.
+pub fn clr_unsupported(t: &SqlType, what: &str) -> SqlError {
+    unsupported(&format!("{what} on {} values", type_name(t)))
+}
+
 fn is_lob(t: &SqlType) -> bool {
     matches!(
         t,
@@ -475,18 +485,10 @@ pub fn implicit_check(from: &SqlType, to: &SqlType) -> Result<(), SqlError> {
     if from == to {
         return Ok(());
     }
-    let clash = || {
-        SqlError::new(
-            206,
-            2,
-            16,
-            format!(
-                "Operand type clash: {} is incompatible with {}",
-                type_name(from),
-                type_name(to)
-            ),
-        )
-    };
+    if is_clr(from) || is_clr(to) {
+        return convert::clr_conversion(from, to, false);
+    }
+    let clash = || convert::operand_type_clash(from, to);
     let ok = match (family(from), family(to)) {
         (_, Other) if *to == SqlType::SqlVariant => true,
         (Text, Binary) => {
@@ -582,6 +584,11 @@ fn decimal_result(op: BinOp, (p1, s1): (u8, u8), (p2, s2): (u8, u8)) -> (u8, u8)
 /// The type of `l op r` for arithmetic operators.
 fn arith_type(op: BinOp, l: &SqlType, r: &SqlType) -> Result<SqlType, SqlError> {
     let name = op_name(op);
+    for t in [l, r] {
+        if is_clr(t) {
+            return Err(clr_unsupported(t, &format!("the {name} operator")));
+        }
+    }
     if matches!(op, BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor) {
         let ok = |t: &SqlType| convert::is_integer(t) || convert::is_binary(t);
         if !ok(l) || !ok(r) || convert::is_binary(l) && convert::is_binary(r) {
@@ -717,6 +724,11 @@ pub fn convert_expr(t: Typed, to: SqlType, style: Option<i64>, try_: bool) -> Ty
 
 /// Brings two operands to types that compare directly; the flag is a binary collation.
 pub fn comparable(l: Typed, r: Typed, op: &str) -> Result<(Typed, Typed, bool), SqlError> {
+    for t in [&l.ty, &r.ty] {
+        if is_clr(t) {
+            return Err(clr_unsupported(t, &format!("the {op} operator")));
+        }
+    }
     // A NULL constant has no type of its own: nothing to convert.
     if is_null_const(&l) || is_null_const(&r) {
         let binary = binary_collation(&l.ty) || binary_collation(&r.ty);
@@ -731,16 +743,7 @@ pub fn comparable(l: Typed, r: Typed, op: &str) -> Result<(Typed, Typed, bool), 
         if fl == Family::Temporal {
             let time = |t: &SqlType| matches!(t, SqlType::Time { .. });
             if time(&l.ty) != time(&r.ty) {
-                return Err(SqlError::new(
-                    206,
-                    2,
-                    16,
-                    format!(
-                        "Operand type clash: {} is incompatible with {}",
-                        type_name(&l.ty),
-                        type_name(&r.ty)
-                    ),
-                ));
+                return Err(convert::operand_type_clash(&l.ty, &r.ty));
             }
         }
         return Ok((l, r, binary));
@@ -1399,6 +1402,9 @@ impl Binder<'_> {
         }
         let arg = self.bind(&args[0])?;
         let op = name.to_ascii_lowercase();
+        if is_clr(&arg.ty) && (distinct || !matches!(func, AggFunc::Count | AggFunc::CountBig)) {
+            return Err(clr_unsupported(&arg.ty, &name.to_ascii_uppercase()));
+        }
         let ty = match func {
             AggFunc::Count => SqlType::Int,
             AggFunc::CountBig => SqlType::BigInt,
@@ -1679,6 +1685,11 @@ impl Binder<'_> {
             .iter()
             .map(|a| self.bind(a))
             .collect::<Result<_, _>>()?;
+        // No function is implemented for CLR types (not even DATALENGTH, whose result type
+        // for them is not established here).
+        if let Some(t) = bound.iter().find(|b| is_clr(&b.ty)) {
+            return Err(clr_unsupported(&t.ty, &upper));
+        }
         let nullable = bound.iter().any(|b| b.nullable);
         let first_ty = bound.first().map(|b| b.ty.clone()).unwrap_or(SqlType::Int);
         let make = |f: Func, args: Vec<Typed>, ty: SqlType, nullable: bool| -> Typed {
@@ -2185,6 +2196,9 @@ fn to_temporal_arg(t: Typed) -> Result<Typed, SqlError> {
 
 /// CAST/CONVERT between types SQL Server never converts (error 529).
 fn explicit_check(from: &SqlType, to: &SqlType) -> Result<(), SqlError> {
+    if is_clr(from) || is_clr(to) {
+        return convert::clr_conversion(from, to, true);
+    }
     let bad = match (family(from), family(to)) {
         (Family::Temporal, Family::Number) => {
             !matches!(from, SqlType::DateTime | SqlType::SmallDateTime)

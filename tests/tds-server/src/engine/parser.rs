@@ -5,7 +5,7 @@ use super::ast::*;
 use super::convert::{collation_by_name, literal_decimal};
 use super::expr::unsupported;
 use super::lexer::{is_reserved, syntax_error_near, tokenize, Tok, Token};
-use crate::types::{Collation, SqlError, SqlType, Value};
+use crate::types::{ClrType, Collation, SqlError, SqlType, Value};
 
 /// Parses an object name given as text (`OBJECT_ID('dbo.T')`, an RPC procedure name).
 pub fn parse_object_name(text: &str) -> Result<ObjName, SqlError> {
@@ -1318,13 +1318,17 @@ impl Parser {
             "xml" if no_args => SqlType::Xml,
             "rowversion" | "timestamp" if no_args => SqlType::RowVersion,
             "sql_variant" if no_args => SqlType::SqlVariant,
+            "hierarchyid" if no_args => SqlType::Clr(ClrType::HierarchyId),
+            "geometry" if no_args => SqlType::Clr(ClrType::Geometry),
+            "geography" if no_args => SqlType::Clr(ClrType::Geography),
             _ if !no_args
                 && matches!(
                     name.as_str(),
                     "bit" | "tinyint" | "smallint" | "int" | "integer" | "bigint" | "money"
                         | "smallmoney" | "real" | "date" | "smalldatetime" | "datetime" | "text"
                         | "ntext" | "image" | "uniqueidentifier" | "xml" | "rowversion"
-                        | "timestamp" | "sql_variant" | "sysname"
+                        | "timestamp" | "sql_variant" | "sysname" | "hierarchyid" | "geometry"
+                        | "geography"
                 ) =>
             {
                 return Err(SqlError::new(
@@ -1765,6 +1769,16 @@ impl Parser {
                         Ok(Expr::Lit(Value::Null, SqlType::Int))
                     }
                     "CASE" => self.case_expr(),
+                    // geometry::Point(...), hierarchyid::GetRoot(), ...: static CLR methods.
+                    "HIERARCHYID" | "GEOMETRY" | "GEOGRAPHY"
+                        if matches!(self.peek_at(1), Tok::Op(":"))
+                            && matches!(self.peek_at(2), Tok::Op(":")) =>
+                    {
+                        Err(unsupported(&format!(
+                            "{} static methods",
+                            w.to_ascii_lowercase()
+                        )))
+                    }
                     "CAST" | "TRY_CAST" if matches!(self.peek_at(1), Tok::Op("(")) => {
                         self.pos += 2;
                         let e = self.expr()?;

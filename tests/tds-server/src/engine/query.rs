@@ -18,8 +18,8 @@ use super::ast::{
 use super::catalog;
 use super::convert::{self, err};
 use super::expr::{
-    agg_func, common_of, has_aggregate, AggCtx, AggFunc, AggSpec, BExpr, Binder, Scope, ScopeTable,
-    Typed,
+    agg_func, clr_unsupported, common_of, has_aggregate, is_clr, AggCtx, AggFunc, AggSpec, BExpr,
+    Binder, Scope, ScopeTable, Typed,
 };
 use super::generate::GenKind;
 use super::storage::{Database, Row, Table, TableData};
@@ -592,6 +592,12 @@ impl Session {
                 .map(|(_, o)| o.columns[i].sql_type.clone())
                 .collect();
             c.sql_type = common_of(&types);
+            // UNION (not ALL) compares rows; UNION ALL of CLR columns keeps them as they are.
+            if let Some(t) = types.iter().find(|t| is_clr(t)) {
+                if outs.iter().skip(1).any(|(all, _)| !all) || types.iter().any(|x| x != t) {
+                    return Err(clr_unsupported(t, "UNION"));
+                }
+            }
             c.nullable = outs.iter().any(|(_, o)| o.columns[i].nullable);
             c.identity = false;
             c.computed = false;
@@ -886,6 +892,9 @@ impl Session {
                     return Err(err(144, 15, "Cannot use an aggregate or a subquery in an expression used for the group by list of a GROUP BY clause."));
                 }
                 let t = b.bind(g)?;
+                if is_clr(&t.ty) {
+                    return Err(clr_unsupported(&t.ty, "GROUP BY"));
+                }
                 group_types.push((t.ty.clone(), t.nullable));
                 group_exprs.push(t.e);
             }
@@ -914,8 +923,15 @@ impl Session {
             }
             for OrderItem { expr, desc } in &sel.order_by {
                 let key = match order_by_output(expr, &columns)? {
-                    Some(i) => SortKey::Out(i),
-                    None => SortKey::Src(pb.bind(expr)?.e),
+                    Some(i) => {
+                        clr_order_check(&columns[i].sql_type)?;
+                        SortKey::Out(i)
+                    }
+                    None => {
+                        let t = pb.bind(expr)?;
+                        clr_order_check(&t.ty)?;
+                        SortKey::Src(t.e)
+                    }
                 };
                 keys.push((key, *desc));
             }
@@ -944,13 +960,23 @@ impl Session {
             }
             for OrderItem { expr, desc } in &sel.order_by {
                 let key = match order_by_output(expr, &columns)? {
-                    Some(i) => SortKey::Out(i),
-                    None => SortKey::Src(b.bind(expr)?.e),
+                    Some(i) => {
+                        clr_order_check(&columns[i].sql_type)?;
+                        SortKey::Out(i)
+                    }
+                    None => {
+                        let t = b.bind(expr)?;
+                        clr_order_check(&t.ty)?;
+                        SortKey::Src(t.e)
+                    }
                 };
                 keys.push((key, *desc));
             }
         }
         if sel.distinct {
+            if let Some(c) = columns.iter().find(|c| is_clr(&c.sql_type)) {
+                return Err(clr_unsupported(&c.sql_type, "DISTINCT"));
+            }
             for (k, _) in &keys {
                 if let SortKey::Src(_) = k {
                     return Err(err(145, 15, "ORDER BY items must appear in the select list if SELECT DISTINCT is specified."));
@@ -1589,4 +1615,12 @@ fn average(sum: &Value, n: i64, ty: &SqlType) -> Result<Value, SqlError> {
 /// Whether a select list's items are aggregates only (for callers that need to know).
 pub fn is_aggregate_name(name: &str) -> bool {
     agg_func(&name.to_ascii_uppercase()).is_some()
+}
+
+/// ORDER BY on a CLR type is not implemented.
+fn clr_order_check(t: &SqlType) -> Result<(), SqlError> {
+    if is_clr(t) {
+        return Err(clr_unsupported(t, "ORDER BY"));
+    }
+    Ok(())
 }

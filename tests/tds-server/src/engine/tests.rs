@@ -1715,3 +1715,271 @@ fn nchar_and_char_build_single_characters() {
         c[1].sql_type
     );
 }
+
+// ----- CLR types: hierarchyid, geometry, geography -----
+
+const SHAPES_H: &[u8] = &[0x58];
+const SHAPES_G: &[u8] = &[
+    0x00, 0x00, 0x00, 0x00, 0x01, 0x0C, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xF0, 0x3F, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x40,
+];
+const SHAPES_GG: &[u8] = &[
+    0xE6, 0x10, 0x00, 0x00, 0x01, 0x0C, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x4A, 0x40, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x34, 0x40,
+];
+
+fn shapes() -> (Engine, Session) {
+    let e = engine();
+    let mut s = session(&e);
+    ok(
+        &mut s,
+        "CREATE DATABASE geo; USE geo; CREATE TABLE dbo.Shapes (Id int NOT NULL PRIMARY KEY, H hierarchyid NULL, G geometry NULL, Gg geography NULL)",
+    );
+    ok(
+        &mut s,
+        "INSERT INTO dbo.Shapes VALUES (1, 0x58, 0x00000000010C000000000000F03F0000000000000040, 0xE6100000010C0000000000004A400000000000003440), (2, NULL, NULL, NULL)",
+    );
+    (e, s)
+}
+
+fn bytes(b: &[u8]) -> Value {
+    Value::Bytes(b.into())
+}
+
+#[test]
+fn clr_columns_hold_varbinary_and_cast_back_to_varbinary_max() {
+    let (_e, mut s) = shapes();
+    let sql = "SELECT Id, CAST(H AS varbinary(max)) AS H, CAST(G AS varbinary(max)) AS G, CAST(Gg AS varbinary(max)) AS Gg FROM dbo.Shapes ORDER BY Id";
+    let cols = columns(&mut s, sql);
+    let names: Vec<&str> = cols.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["Id", "H", "G", "Gg"]);
+    for c in &cols[1..] {
+        assert_eq!(c.sql_type, SqlType::VarBinary { len: None });
+        assert!(c.nullable);
+    }
+    assert_eq!(
+        rows(&mut s, sql),
+        vec![
+            vec![
+                Value::Int(1),
+                bytes(SHAPES_H),
+                bytes(SHAPES_G),
+                bytes(SHAPES_GG)
+            ],
+            vec![Value::Int(2), Value::Null, Value::Null, Value::Null],
+        ]
+    );
+    // CONVERT, variables, explicit CAST on insert, the root hierarchyid (0x), IS NULL and
+    // COUNT work too.
+    ok(
+        &mut s,
+        "INSERT INTO dbo.Shapes (Id, H, G) VALUES (3, CAST(0x AS hierarchyid), CONVERT(geometry, 0x00000000010C000000000000F03F0000000000000040))",
+    );
+    ok(
+        &mut s,
+        "DECLARE @h hierarchyid = 0x5AC0; INSERT INTO dbo.Shapes (Id, H) VALUES (4, @h)",
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT CONVERT(varbinary(max), H), CAST(G AS varbinary(8000)) FROM dbo.Shapes WHERE Id >= 3 ORDER BY Id"
+        ),
+        vec![
+            vec![bytes(&[]), bytes(SHAPES_G)],
+            vec![bytes(&[0x5A, 0xC0]), Value::Null],
+        ]
+    );
+    assert_eq!(
+        one(
+            &mut s,
+            "SELECT COUNT(G) FROM dbo.Shapes WHERE H IS NOT NULL"
+        ),
+        Value::Int(2)
+    );
+    ok(
+        &mut s,
+        "UPDATE dbo.Shapes SET G = NULL, H = 0x68 WHERE Id = 1",
+    );
+    assert_eq!(
+        one(
+            &mut s,
+            "SELECT CAST(H AS varbinary(10)) FROM dbo.Shapes WHERE Id = 1"
+        ),
+        bytes(&[0x68])
+    );
+}
+
+#[test]
+fn clr_columns_are_described_as_sql_server_describes_them() {
+    let (_e, mut s) = shapes();
+    assert_eq!(
+        describe(&mut s, "dbo", "Shapes"),
+        vec![
+            "Id int int 4 10 0 0 0 0 NULL 1".to_string(),
+            "H hierarchyid NULL 892 0 0 1 0 0 NULL NULL".into(),
+            "G geometry NULL -1 0 0 1 0 0 NULL NULL".into(),
+            "Gg geography NULL -1 0 0 1 0 0 NULL NULL".into(),
+        ]
+    );
+    let r = rows(
+        &mut s,
+        "SELECT c.name, c.system_type_id, c.user_type_id, c.max_length, t.name, t.is_assembly_type, t.is_user_defined, c.is_ansi_padded FROM sys.columns c JOIN sys.types t ON t.user_type_id = c.user_type_id WHERE c.object_id = OBJECT_ID('dbo.Shapes') AND c.column_id > 1 ORDER BY c.column_id",
+    );
+    let row = |n: &str, id: i32, len: i16| {
+        vec![
+            text(n),
+            Value::TinyInt(240),
+            Value::Int(id),
+            Value::SmallInt(len),
+            text(match id {
+                128 => "hierarchyid",
+                129 => "geometry",
+                _ => "geography",
+            }),
+            Value::Bit(true),
+            Value::Bit(true),
+            Value::Bit(false),
+        ]
+    };
+    assert_eq!(
+        r,
+        vec![row("H", 128, 892), row("G", 129, -1), row("Gg", 130, -1)]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT COLUMN_NAME, DATA_TYPE, CHARACTER_MAXIMUM_LENGTH, CHARACTER_OCTET_LENGTH, NUMERIC_PRECISION, COLLATION_NAME FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = 'Shapes' AND ORDINAL_POSITION > 1 ORDER BY ORDINAL_POSITION"
+        ),
+        vec![
+            vec![text("H"), text("hierarchyid"), Value::Int(892), Value::Int(892), Value::Null, Value::Null],
+            vec![text("G"), text("geometry"), Value::Int(-1), Value::Int(-1), Value::Null, Value::Null],
+            vec![text("Gg"), text("geography"), Value::Int(-1), Value::Int(-1), Value::Null, Value::Null],
+        ]
+    );
+    assert_eq!(
+        rows(
+            &mut s,
+            "SELECT name, system_type_id, max_length, is_assembly_type FROM sys.types WHERE user_type_id IN (128, 129, 130) ORDER BY user_type_id"
+        ),
+        vec![
+            vec![text("hierarchyid"), Value::TinyInt(240), Value::SmallInt(892), Value::Bit(true)],
+            vec![text("geometry"), Value::TinyInt(240), Value::SmallInt(-1), Value::Bit(true)],
+            vec![text("geography"), Value::TinyInt(240), Value::SmallInt(-1), Value::Bit(true)],
+        ]
+    );
+    assert_eq!(one(&mut s, "SELECT TYPE_NAME(129)"), text("geometry"));
+}
+
+#[test]
+fn clr_conversions_fail_as_in_sql_server() {
+    let (_e, mut s) = shapes();
+    let clash = |s: &mut Session, sql: &str, msg: &str| {
+        let e = error(s, sql);
+        assert_eq!(
+            (e.number, e.class, e.message.as_str()),
+            (206, 16, msg),
+            "{sql}"
+        );
+    };
+    clash(
+        &mut s,
+        "INSERT INTO dbo.Shapes (Id, G) VALUES (10, 1)",
+        "Operand type clash: int is incompatible with geometry",
+    );
+    clash(
+        &mut s,
+        "INSERT INTO dbo.Shapes (Id, H) VALUES (10, GETDATE())",
+        "Operand type clash: datetime is incompatible with hierarchyid",
+    );
+    clash(
+        &mut s,
+        "UPDATE dbo.Shapes SET Gg = G",
+        "Operand type clash: geometry is incompatible with geography",
+    );
+    clash(
+        &mut s,
+        "INSERT INTO dbo.Shapes (Id, Gg) SELECT Id, H FROM dbo.Shapes",
+        "Operand type clash: hierarchyid is incompatible with geography",
+    );
+    let e = error(&mut s, "SELECT CAST(1 AS geometry)");
+    assert_eq!(e.number, 529);
+    assert_eq!(
+        e.message,
+        "Explicit conversion from data type int to geometry is not allowed."
+    );
+    let e = error(&mut s, "SELECT CAST(G AS int) FROM dbo.Shapes");
+    assert_eq!(
+        (e.number, e.message.as_str()),
+        (
+            529,
+            "Explicit conversion from data type geometry to int is not allowed."
+        )
+    );
+    let e = error(&mut s, "SELECT CAST(H AS geography) FROM dbo.Shapes");
+    assert_eq!(e.number, 529);
+    // Bytes that are not a serialized value fail in the type's deserializer.
+    for sql in [
+        "INSERT INTO dbo.Shapes (Id, G) VALUES (10, 0x01)",
+        "INSERT INTO dbo.Shapes (Id, G) VALUES (10, 0x00000000010C000000000000F03F)",
+        "INSERT INTO dbo.Shapes (Id, Gg) VALUES (10, 0x00000000010C000000000000F03F0000000000000040)",
+        "INSERT INTO dbo.Shapes (Id, H) VALUES (10, 0x00)",
+        "INSERT INTO dbo.Shapes (Id, H) VALUES (10, 0x50)",
+    ] {
+        let e = error(&mut s, sql);
+        assert_eq!((e.number, e.class), (6522, 16), "{sql}: {}", e.message);
+    }
+    assert!(
+        error(&mut s, "INSERT INTO dbo.Shapes (Id, H) VALUES (10, 0x00)")
+            .message
+            .contains("\"hierarchyid\"")
+    );
+    // Nothing of the failed statements was stored.
+    assert_eq!(
+        one(&mut s, "SELECT COUNT(*) FROM dbo.Shapes"),
+        Value::Int(2)
+    );
+    // Width is not allowed on these types.
+    let e = error(&mut s, "CREATE TABLE dbo.W (G geometry(10))");
+    assert_eq!(e.number, 2716);
+}
+
+#[test]
+fn clr_operations_not_implemented_are_refused_with_40517() {
+    let (_e, mut s) = shapes();
+    for sql in [
+        // Uncast CLR columns go out as TDS UDTTYPE.
+        "SELECT Id, H FROM dbo.Shapes",
+        "SELECT * FROM dbo.Shapes",
+        "SELECT G FROM dbo.Shapes",
+        "DECLARE @g geography = 0xE6100000010C0000000000004A400000000000003440; SELECT @g",
+        // Parse / ToString of the text forms.
+        "INSERT INTO dbo.Shapes (Id, H) VALUES (10, '/1/')",
+        "SELECT CAST(G AS nvarchar(max)) FROM dbo.Shapes",
+        "SELECT CAST('POINT(1 2)' AS geometry)",
+        // Comparison, ordering, grouping, functions.
+        "SELECT Id FROM dbo.Shapes WHERE H = 0x58",
+        "SELECT Id FROM dbo.Shapes ORDER BY H",
+        "SELECT COUNT(*) FROM dbo.Shapes GROUP BY H",
+        "SELECT DISTINCT CAST(Id AS int), H FROM dbo.Shapes",
+        "SELECT MAX(H) FROM dbo.Shapes",
+        "SELECT ISNULL(H, 0x) FROM dbo.Shapes",
+        "SELECT DATALENGTH(G) FROM dbo.Shapes",
+        "SELECT geometry::Point(1, 2, 0)",
+        "CREATE TABLE dbo.K (H hierarchyid NOT NULL PRIMARY KEY)",
+    ] {
+        let e = error(&mut s, sql);
+        assert_eq!((e.number, e.class), (40517, 16), "{sql}: {}", e.message);
+    }
+    let e = error(&mut s, "SELECT G FROM dbo.Shapes");
+    assert!(
+        e.message.contains("geometry") && e.message.contains("UDTTYPE"),
+        "{}",
+        e.message
+    );
+    // geometry and geography cannot be index keys at all.
+    let e = error(
+        &mut s,
+        "CREATE TABLE dbo.K (G geometry NOT NULL PRIMARY KEY)",
+    );
+    assert_eq!(e.number, 1919);
+}

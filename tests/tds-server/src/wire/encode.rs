@@ -49,6 +49,7 @@ pub mod ty {
     pub const IMAGE: u8 = 0x22;
     pub const NTEXT: u8 = 0x63;
     pub const SSVARIANT: u8 = 0x62;
+    pub const UDT: u8 = 0xF0;
 }
 
 /// USHORTMAXLEN: the length that marks a `max` type.
@@ -321,6 +322,10 @@ pub fn type_info(buf: &mut Vec<u8>, plan: &ColumnPlan) {
             buf.push(ty::SSVARIANT);
             buf.extend_from_slice(&SQL_VARIANT_MAX_LEN.to_le_bytes());
         }
+        // UDTTYPE (UDT_INFO with assembly names) is not implemented: the engine refuses
+        // result sets with CLR columns (40517) and the server checks again before COLMETADATA,
+        // so this arm is never reached.
+        SqlType::Clr(_) => buf.push(ty::UDT),
     }
 }
 
@@ -663,6 +668,11 @@ pub fn value(buf: &mut Vec<u8>, plan: &ColumnPlan, v: &Value) -> Result<(), Enco
             buf.extend_from_slice(&guid_to_wire(g));
         }
         SqlType::SqlVariant => variant(buf, v)?,
+        SqlType::Clr(_) => {
+            return Err(EncodeError(
+                "CLR type values (TDS UDTTYPE) are not encoded".into(),
+            ))
+        }
     }
     Ok(())
 }
