@@ -146,6 +146,10 @@ mod tests {
             format!("could not connect to SQL Server at 127.0.0.1:{port}")
         );
         assert!(!format!("{error:?}").contains("hunter2"));
+        // Any connect attempt installs ring as the process's TLS crypto provider (tiberius's
+        // fallback, aws-lc-rs, costs ~55 ms of entropy collection in every new backend).
+        let provider = rustls::crypto::CryptoProvider::get_default().expect("a crypto provider");
+        assert_eq!(format!("{:?}", provider.key_provider), "Ring");
     }
 
     #[pg_test]

@@ -127,8 +127,21 @@ impl ConnectParams {
     }
 }
 
+/// Makes `ring` the process's rustls crypto provider, which tiberius uses when one is installed.
+/// Its fallback, aws-lc-rs, seeds its random generator from CPU-jitter entropy the first time a
+/// process uses it: ~55 ms of CPU in every new backend, more than a whole 10K-row pull takes.
+/// ring seeds from the kernel (getrandom). Idempotent; a provider installed earlier in this
+/// process by another extension is kept.
+fn install_crypto_provider() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let _already_installed = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 /// Opens a connection: TCP, TLS and login must all finish within the connect timeout.
 pub async fn connect(params: &ConnectParams) -> Result<TdsClient> {
+    install_crypto_provider();
     let address = params.address();
     let attempt = async {
         let tcp = TcpStream::connect((params.server.host.as_str(), params.server.port))
