@@ -2,7 +2,8 @@
 """The pull benchmark (DESIGN.md section 7), driven by scripts/bench.sh.
 
 Every method loads the same generated rows into the same table definition, each in a fresh
-psql session, REPEAT times; the median wall time is reported. Methods:
+psql session, in REPEAT rounds of every method (round-robin); the median wall time is reported,
+and each ratio is the median of the ratios within a round. Methods:
 
   ceiling        COPY target FROM '<file>' (FORMAT binary, FREEZE) of exactly the same rows,
                  into a table created in the same transaction (what pgmig append does)
@@ -101,10 +102,8 @@ def timed_with_rss(statement, prepare=None, check=True):
     return max(seconds - BASELINE, 1e-6), peak
 
 
-def measure(name, table, statement, prepare=None, check=True):
-    runs = []
-    for _ in range(REPEAT):
-        runs.append(timed_with_rss(statement, prepare, check))
+def summarize(name, table, runs):
+    """One result row from a method's runs: the median time, the largest private memory."""
     seconds = statistics.median(r[0] for r in runs)
     rss = max(r[1] for r in runs)
     row = {"table": table, "method": name, "rows": ROWS, "seconds": round(seconds, 4),
@@ -113,6 +112,28 @@ def measure(name, table, statement, prepare=None, check=True):
     print(f"  {table:6} {name:13} {seconds:8.3f} s {row['rows_per_sec']:>10} rows/s "
           f"{row['mb_per_sec']:>8} MB/s  private RSS {rss / 1024:7.1f} MB", flush=True)
     return row
+
+
+def measure_rounds(table, methods):
+    """Runs every method once per round, REPEAT rounds, in the order given (each method's
+    prepare step sets up what it needs from the state the previous one left). Round-robin, so
+    that drift of these shared machines over minutes reaches every method alike and the ratios
+    of one round compare runs made seconds apart."""
+    runs = {name: [] for name, *_ in methods}
+    failed = set()
+    for round_no in range(REPEAT):
+        for name, statement, prepare, check in methods:
+            if name in failed:
+                continue
+            try:
+                runs[name].append(timed_with_rss(statement, prepare, check))
+            except PsqlError as error:
+                PEER_ERRORS[table] = error.args[0].splitlines()[0] if error.args[0] else "failed"
+                print(f"  {table:6} {name:13} not measured: {PEER_ERRORS[table]}", flush=True)
+                failed.add(name)
+        print(f"  {table:6} round {round_no + 1}/{REPEAT}: "
+              + ", ".join(f"{n} {r[-1][0]:.2f} s" for n, r in runs.items() if r), flush=True)
+    return [summarize(name, table, r) for name, r in runs.items() if r]
 
 
 def main():
@@ -147,18 +168,9 @@ def main():
         like = f"(LIKE ref_{table} INCLUDING ALL)"
         t = f"t_{table}"
         drop = f"DROP TABLE IF EXISTS {t}"
-        results.append(measure("ceiling", table,
-            f"BEGIN; CREATE TABLE {t} {like}; COPY {t} FROM '{path}' (FORMAT binary, FREEZE); COMMIT",
-            drop))
         pull = f"SELECT * FROM pgmig.pull_table('{source}', target => '{t}'"
-        results.append(measure("append", table, pull + ")", drop))
-        results.append(measure("truncate", table, pull + ", mode => 'truncate')"))
-        results.append(measure("replace", table, pull + ", mode => 'replace')"))
-        results.append(measure("upsert_empty", table, pull + ", mode => 'upsert')", drop))
         change = [f"UPDATE {t} SET creationdate = creationdate + interval '1 second' "
                   "WHERE id % 10 = 0", f"VACUUM {t}"]
-        results.append(measure("upsert_10pct", table, pull + ", mode => 'upsert')", change))
-        results.append(measure("upsert_same", table, pull + ", mode => 'upsert')", f"VACUUM {t}"))
         # The peer: tds_fdw, same rows into the same table definition.
         _, columns = psql(
             "SELECT string_agg(format('%I %s OPTIONS (column_name %L)', attname, "
@@ -169,13 +181,23 @@ def main():
         psql(f"DROP FOREIGN TABLE IF EXISTS f_{table}; CREATE FOREIGN TABLE f_{table} "
              f"({columns.strip()}) SERVER peer OPTIONS (table_name '{source}', "
              "use_remote_estimate 'false')")
-        try:
-            results.append(measure("tds_fdw", table,
-                f"BEGIN; CREATE TABLE {t} {like}; INSERT INTO {t} SELECT * FROM f_{table}; COMMIT",
-                drop, check=False))
-        except PsqlError as error:
-            PEER_ERRORS[table] = error.args[0].splitlines()[0] if error.args[0] else "failed"
-            print(f"  {table:6} tds_fdw        not measured: {PEER_ERRORS[table]}", flush=True)
+        # (name, statement, prepare, check): each prepare step needs only what the method
+        # before it in this list left behind.
+        methods = [
+            ("ceiling",
+             f"BEGIN; CREATE TABLE {t} {like}; COPY {t} FROM '{path}' (FORMAT binary, FREEZE); COMMIT",
+             drop, True),
+            ("append", pull + ")", drop, True),
+            ("truncate", pull + ", mode => 'truncate')", None, True),
+            ("replace", pull + ", mode => 'replace')", None, True),
+            ("upsert_empty", pull + ", mode => 'upsert')", drop, True),
+            ("upsert_10pct", pull + ", mode => 'upsert')", change, True),
+            ("upsert_same", pull + ", mode => 'upsert')", f"VACUUM {t}", True),
+            ("tds_fdw",
+             f"BEGIN; CREATE TABLE {t} {like}; INSERT INTO {t} SELECT * FROM f_{table}; COMMIT",
+             drop, False),
+        ]
+        results.extend(measure_rounds(table, methods))
         # Memory at a tenth of the rows (same table, same session shape).
         small = max(ROWS // 10, 1)
         seconds, rss = timed_with_rss(
@@ -191,9 +213,12 @@ def main():
 
 
 def ratio(results, table, a, b):
+    """Speed of a over speed of b: the median of the ratios within each round (runs made
+    seconds apart), not the ratio of two medians."""
     by = {(r["table"], r["method"]): r for r in results}
     if (table, a) in by and (table, b) in by:
-        return round(by[(table, a)]["rows_per_sec"] / by[(table, b)]["rows_per_sec"], 3)
+        pairs = zip(by[(table, a)]["runs"], by[(table, b)]["runs"])
+        return round(statistics.median(tb / ta for ta, tb in pairs), 3)
     return None
 
 
@@ -223,7 +248,7 @@ def report(results):
             w.writerow([r["table"], r["method"], r["rows"], r["seconds"], r["rows_per_sec"],
                         r["mb_per_sec"], r["peak_rss_kb"]])
     write_svg(results, f"{RESULTS}/rows_per_sec.svg")
-    print(f"\nratios ({ROWS} rows, {os.cpu_count()} cores, median of {REPEAT}):")
+    print(f"\nratios ({ROWS} rows, {os.cpu_count()} cores, median over {REPEAT} rounds):")
     targets = {"append/ceiling": 0.85, "append/tds_fdw": 10, "upsert_10pct/append": 0.6,
                "upsert_same/append": 1.5}
     for table, ratios in summary.items():
