@@ -295,12 +295,22 @@ pub fn pg_create_table(
 /// The statement that merges staging table `pg_temp.stage` into the target: new keys are
 /// inserted, changed rows updated, identical rows left alone (no new row version, no WAL).
 /// With only key columns, existing keys are left alone (`DO NOTHING`).
+///
+/// With `prefilter`, staged rows identical to the target's are first dropped by an anti-join
+/// against the target restricted to the batch's key range: `ON CONFLICT ... DO UPDATE ...
+/// WHERE` row-locks every conflicting row even when its `WHERE` then skips the update (the lock
+/// dirties the page and is WAL-logged). `ON CONFLICT` still decides for the rows that pass, so a
+/// key inserted concurrently is updated, not a unique violation. Whether the prefilter pays
+/// depends on the row width: see [`upsert_prefilter_pays`]. Without a key column whose type has
+/// `min`/`max` there is no range to restrict to, and an unrestricted anti-join hashes the whole
+/// target for every batch: then the plain statement is returned either way.
 pub fn pg_upsert(
     schema: &str,
     table: &str,
     stage: &str,
     columns: &[PgColumn],
     key: &[String],
+    prefilter: bool,
 ) -> Result<String, SqlGenError> {
     if key.is_empty() {
         return Err(SqlGenError::InvalidShape {
@@ -310,22 +320,9 @@ pub fn pg_upsert(
     check_key_columns(columns, key)?;
     let names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let column_list = quoted_list(&names);
-    let mut sql = format!(
-        "INSERT INTO {} AS t ({column_list}) OVERRIDING SYSTEM VALUE SELECT {column_list} FROM pg_temp.{} \
-         ON CONFLICT ({}) ",
-        quote_pg_qualified(schema, table),
-        quote_pg(stage),
-        quoted_list(key)
-    );
+    let target = quote_pg_qualified(schema, table);
+    let stage = format!("pg_temp.{}", quote_pg(stage));
     let others: Vec<&PgColumn> = columns.iter().filter(|c| !key.contains(&c.name)).collect();
-    if others.is_empty() {
-        sql.push_str("DO NOTHING");
-        return Ok(sql);
-    }
-    let sets: Vec<String> = others
-        .iter()
-        .map(|c| format!("{0} = EXCLUDED.{0}", quote_pg(&c.name)))
-        .collect();
     // xml has no equality operator: compare its text.
     let compared = |prefix: &str| -> String {
         let values: Vec<String> = others
@@ -341,14 +338,88 @@ pub fn pg_upsert(
             .collect();
         values.join(", ")
     };
-    // A row constructor of one element is just that value; ROW(...) keeps it a row either way.
+    let ranges: Vec<String> = columns
+        .iter()
+        .filter(|c| key.contains(&c.name) && has_min_max(&c.pg_type))
+        .map(|c| {
+            let k = quote_pg(&c.name);
+            format!(
+                "cur.{k} BETWEEN (SELECT pg_catalog.min({k}) FROM {stage}) \
+                 AND (SELECT pg_catalog.max({k}) FROM {stage})"
+            )
+        })
+        .collect();
+    let mut sql = format!(
+        "INSERT INTO {target} AS t ({column_list}) OVERRIDING SYSTEM VALUE SELECT {column_list} FROM {stage}"
+    );
+    if others.is_empty() {
+        sql.push_str(&format!(" ON CONFLICT ({}) DO NOTHING", quoted_list(key)));
+        return Ok(sql);
+    }
+    if prefilter && !ranges.is_empty() {
+        let same_key: Vec<String> = key
+            .iter()
+            .map(|k| format!("cur.{0} = s.{0}", quote_pg(k)))
+            .collect();
+        // A row constructor of one element is just that value; ROW(...) keeps it a row either way.
+        sql.push_str(&format!(
+            " AS s WHERE NOT EXISTS (SELECT 1 FROM {target} AS cur WHERE {} AND {} \
+             AND ROW({}) IS NOT DISTINCT FROM ROW({}))",
+            same_key.join(" AND "),
+            ranges.join(" AND "),
+            compared("cur"),
+            compared("s")
+        ));
+    }
+    let sets: Vec<String> = others
+        .iter()
+        .map(|c| format!("{0} = EXCLUDED.{0}", quote_pg(&c.name)))
+        .collect();
     sql.push_str(&format!(
-        "DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+        " ON CONFLICT ({}) DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+        quoted_list(key),
         sets.join(", "),
         compared("t"),
         compared("EXCLUDED")
     ));
     Ok(sql)
+}
+
+/// Staged bytes per row (the staging table's size over its rows) below which the upsert
+/// prefilter is used. The prefilter's anti-join hashes the target's rows of the batch's key
+/// range; once that spills past `work_mem`, writing and reading the spill costs more than the
+/// row locks it saves. Measured per 100K-row batch, nothing changed: 60 B/row (votes) 73-81 ms
+/// with the prefilter vs 273-331 ms without; 512 B/row 320-357 vs 338-426 ms; 1170 B/row
+/// (posts) 505-510 vs 306-519 ms.
+pub const UPSERT_PREFILTER_MAX_ROW_BYTES: u64 = 512;
+
+/// Whether a batch of `rows` rows taking `stage_bytes` in the staging table is merged with the
+/// prefilter of [`pg_upsert`]: when the batch fits in `work_mem` (the anti-join's hash of the
+/// target's matching rows, about as large, does not spill), or when its rows are narrow.
+pub fn upsert_prefilter_pays(stage_bytes: u64, rows: u64, work_mem_bytes: u64) -> bool {
+    rows > 0
+        && (stage_bytes <= work_mem_bytes || stage_bytes / rows < UPSERT_PREFILTER_MAX_ROW_BYTES)
+}
+
+/// Types PostgreSQL 15 has `min`/`max` aggregates for, with the ordering of their default btree
+/// operator class (not uuid, bytea, boolean, xml).
+fn has_min_max(pg_type: &PgType) -> bool {
+    matches!(
+        pg_type,
+        PgType::SmallInt
+            | PgType::Integer
+            | PgType::BigInt
+            | PgType::Numeric(_)
+            | PgType::Real
+            | PgType::DoublePrecision
+            | PgType::Date
+            | PgType::Time(_)
+            | PgType::Timestamp(_)
+            | PgType::TimestampTz(_)
+            | PgType::Char(_)
+            | PgType::Varchar(_)
+            | PgType::Text
+    )
 }
 
 /// Moves an identity column's sequence to the column's maximum, so the next generated value
@@ -576,32 +647,97 @@ mod tests {
     }
 
     #[test]
-    fn upsert_updates_only_changed_rows() {
+    fn upsert_drops_identical_rows_in_the_key_range_then_updates_only_changed_rows() {
         let columns = vec![
             column("id", PgType::BigInt),
             column("title", PgType::Text),
             column("doc", PgType::Xml),
         ];
-        let sql = pg_upsert("public", "posts", "pgmig_stage", &columns, &names(&["id"])).unwrap();
+        let sql = pg_upsert(
+            "public",
+            "posts",
+            "pgmig_stage",
+            &columns,
+            &names(&["id"]),
+            true,
+        )
+        .unwrap();
         assert_eq!(
             sql,
             "INSERT INTO \"public\".\"posts\" AS t (\"id\", \"title\", \"doc\") OVERRIDING SYSTEM VALUE \
-             SELECT \"id\", \"title\", \"doc\" FROM pg_temp.\"pgmig_stage\" ON CONFLICT (\"id\") \
+             SELECT \"id\", \"title\", \"doc\" FROM pg_temp.\"pgmig_stage\" AS s \
+             WHERE NOT EXISTS (SELECT 1 FROM \"public\".\"posts\" AS cur WHERE cur.\"id\" = s.\"id\" \
+             AND cur.\"id\" BETWEEN (SELECT pg_catalog.min(\"id\") FROM pg_temp.\"pgmig_stage\") \
+             AND (SELECT pg_catalog.max(\"id\") FROM pg_temp.\"pgmig_stage\") \
+             AND ROW(cur.\"title\", cur.\"doc\"::text) IS NOT DISTINCT FROM ROW(s.\"title\", s.\"doc\"::text)) \
+             ON CONFLICT (\"id\") \
              DO UPDATE SET \"title\" = EXCLUDED.\"title\", \"doc\" = EXCLUDED.\"doc\" \
              WHERE ROW(t.\"title\", t.\"doc\"::text) IS DISTINCT FROM ROW(EXCLUDED.\"title\", EXCLUDED.\"doc\"::text)"
         );
     }
 
     #[test]
-    fn upsert_with_only_key_columns_does_nothing_on_conflict() {
-        let columns = vec![column("a", PgType::Integer), column("b\"", PgType::Integer)];
-        let sql = pg_upsert("s", "t", "st", &columns, &names(&["a", "b\""])).unwrap();
+    fn upsert_ranges_over_every_orderable_key_column() {
+        let columns = vec![
+            column("a", PgType::Uuid),
+            column("b", PgType::Varchar(Some(10))),
+            column("v", PgType::Integer),
+        ];
+        let sql = pg_upsert("s", "t", "st", &columns, &names(&["a", "b"]), true).unwrap();
         assert!(
-            sql.ends_with("ON CONFLICT (\"a\", \"b\"\"\") DO NOTHING"),
+            sql.contains("WHERE cur.\"a\" = s.\"a\" AND cur.\"b\" = s.\"b\" AND cur.\"b\" BETWEEN"),
             "{sql}"
         );
-        assert!(pg_upsert("s", "t", "st", &columns, &[]).is_err());
-        assert!(pg_upsert("s", "t", "st", &columns, &names(&["c"])).is_err());
+        // uuid has no min/max: no range on it.
+        assert!(!sql.contains("min(\"a\")"), "{sql}");
+    }
+
+    #[test]
+    fn upsert_without_prefilter_is_the_plain_statement() {
+        let columns = vec![column("id", PgType::Integer), column("v", PgType::Text)];
+        let plain = pg_upsert("s", "t", "st", &columns, &names(&["id"]), false).unwrap();
+        assert!(!plain.contains("NOT EXISTS"), "{plain}");
+        assert!(plain.contains("FROM pg_temp.\"st\" ON CONFLICT (\"id\") DO UPDATE"));
+        let prefiltered = pg_upsert("s", "t", "st", &columns, &names(&["id"]), true).unwrap();
+        assert!(prefiltered.contains("NOT EXISTS"), "{prefiltered}");
+    }
+
+    #[test]
+    fn prefilter_pays_for_narrow_rows_or_batches_within_work_mem() {
+        const WORK_MEM: u64 = 4 << 20;
+        assert!(upsert_prefilter_pays(60 * 100_000, 100_000, WORK_MEM));
+        assert!(upsert_prefilter_pays(511 * 100_000, 100_000, WORK_MEM));
+        assert!(!upsert_prefilter_pays(512 * 100_000, 100_000, WORK_MEM));
+        assert!(!upsert_prefilter_pays(1170 * 100_000, 100_000, WORK_MEM));
+        // A small batch fills whole pages but its hash stays in memory.
+        assert!(upsert_prefilter_pays(8192, 2, WORK_MEM));
+        assert!(upsert_prefilter_pays(1170 * 3000, 3000, WORK_MEM));
+        assert!(!upsert_prefilter_pays(1170 * 3000, 3000, 64 << 10));
+        assert!(!upsert_prefilter_pays(8192, 0, WORK_MEM));
+    }
+
+    #[test]
+    fn upsert_without_an_orderable_key_column_merges_without_the_prefilter() {
+        let columns = vec![column("id", PgType::Uuid), column("v", PgType::Integer)];
+        let sql = pg_upsert("s", "t", "st", &columns, &names(&["id"]), true).unwrap();
+        assert_eq!(
+            sql,
+            "INSERT INTO \"s\".\"t\" AS t (\"id\", \"v\") OVERRIDING SYSTEM VALUE \
+             SELECT \"id\", \"v\" FROM pg_temp.\"st\" ON CONFLICT (\"id\") \
+             DO UPDATE SET \"v\" = EXCLUDED.\"v\" WHERE ROW(t.\"v\") IS DISTINCT FROM ROW(EXCLUDED.\"v\")"
+        );
+    }
+
+    #[test]
+    fn upsert_with_only_key_columns_does_nothing_on_conflict() {
+        let columns = vec![column("a", PgType::Integer), column("b\"", PgType::Integer)];
+        let sql = pg_upsert("s", "t", "st", &columns, &names(&["a", "b\""]), true).unwrap();
+        assert!(
+            sql.ends_with("FROM pg_temp.\"st\" ON CONFLICT (\"a\", \"b\"\"\") DO NOTHING"),
+            "{sql}"
+        );
+        assert!(pg_upsert("s", "t", "st", &columns, &[], true).is_err());
+        assert!(pg_upsert("s", "t", "st", &columns, &names(&["c"]), true).is_err());
     }
 
     #[test]

@@ -12,7 +12,8 @@ use pgmig_core::ident::{
 };
 use pgmig_core::plan::{plan_pull, FieldEncoding, Mode, PullPlan};
 use pgmig_core::sqlgen::{
-    pg_create_table, pg_literal, pg_sync_identity, pg_upsert, tsql_pull_select, PgColumn, PullQuery,
+    pg_create_table, pg_literal, pg_sync_identity, pg_upsert, tsql_pull_select,
+    upsert_prefilter_pays, PgColumn, PullQuery,
 };
 use pgmig_core::typemap::{check_target_columns, PgType, SourceColumn};
 use pgrx::prelude::*;
@@ -571,7 +572,12 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         (Mode::Truncate, Some(existing)) => existing.relkind == "r",
         _ => false,
     };
-    let stage_relid = if mode == Mode::Upsert {
+    // An upsert into a target this statement created: the table is empty and the source's
+    // primary key is unique, so every row is an insert. Load it as append does (COPY FREEZE
+    // straight into the table) instead of staging and merging each row through ON CONFLICT
+    // (1M votes rows: 6.9 s -> about an append's 2.1 s).
+    let merges = mode == Mode::Upsert && !(existing.is_none() && plan.key_is_primary);
+    let stage_relid = if merges {
         drop_if_exists(&format!("pg_temp.{}", quote_pg(STAGE_TABLE)))?;
         let list: Vec<String> = column_names.iter().map(|c| quote_pg(c)).collect();
         run_sql(&format!(
@@ -591,17 +597,23 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
     } else {
         None
     };
-    let merge_sql = if mode == Mode::Upsert {
-        Some(
+    // Both forms of the merge; each batch picks one by its staged row width.
+    let merge_sql = if merges {
+        let merge = |prefilter| {
             pg_upsert(
                 &target.schema,
                 &target.table,
                 STAGE_TABLE,
                 &columns,
                 &key_names,
+                prefilter,
             )
-            .map_err(|e| PgmigError::Internal(e.to_string()))?,
-        )
+            .map_err(|e| PgmigError::Internal(e.to_string()))
+        };
+        Some(MergeStatements {
+            plain: merge(false)?,
+            prefiltered: merge(true)?,
+        })
     } else {
         None
     };
@@ -649,10 +661,10 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         summary.rows_read += stored;
         match &merge_sql {
             Some(merge) => {
-                let written = Spi::connect_mut(|client| {
-                    client.update(merge.as_str(), None, &[]).map(|t| t.len())
-                })
-                .map_err(spi_error)? as u64;
+                let merge = merge.for_batch(stored)?;
+                let written =
+                    Spi::connect_mut(|client| client.update(merge, None, &[]).map(|t| t.len()))
+                        .map_err(spi_error)? as u64;
                 summary.rows_written += written;
                 summary.rows_unchanged += stored.saturating_sub(written);
             }
@@ -681,6 +693,33 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
     }
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+/// An upsert's merge statement with and without the prefilter of [`pg_upsert`].
+struct MergeStatements {
+    plain: String,
+    prefiltered: String,
+}
+
+impl MergeStatements {
+    /// The form that pays for the batch just staged (`rows` rows): the staging table's size
+    /// gives its bytes without reading it.
+    fn for_batch(&self, rows: u64) -> Result<&str> {
+        let (stage_bytes, work_mem_bytes) = Spi::get_two::<i64, i64>(&format!(
+            "SELECT pg_catalog.pg_total_relation_size({}::pg_catalog.regclass), \
+             pg_catalog.pg_size_bytes(pg_catalog.current_setting('work_mem'))",
+            pg_literal(&format!("pg_temp.{}", quote_pg(STAGE_TABLE)))
+        ))
+        .map_err(spi_error)?;
+        let bytes = |value: Option<i64>| value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+        Ok(
+            if upsert_prefilter_pays(bytes(stage_bytes), rows, bytes(work_mem_bytes)) {
+                &self.prefiltered
+            } else {
+                &self.plain
+            },
+        )
+    }
 }
 
 /// Replaces `old` by the freshly loaded `fresh`: owner, privileges and comments carried over,

@@ -434,6 +434,17 @@ fn truncate_and_named_target_with_columns_and_filter() {
 fn upsert_twice_writes_nothing_the_second_time() {
     let (mut db, _tds) = setup("pull_upsert", POSTS_SEED);
     assert_eq!(pull(&mut db, "'dbo.Posts', mode => 'upsert'"), (5, 5, 0));
+    // The target did not exist: loaded as append loads it (COPY FREEZE), not merged row by row.
+    db.client
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS pg_visibility")
+        .unwrap();
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT bool_and(all_frozen)::text FROM pg_visibility_map('posts')"
+        ),
+        ["true"]
+    );
     let xmins = texts(&mut db.client, "SELECT xmin::text FROM posts ORDER BY id");
     assert_eq!(
         pull(&mut db, "'dbo.Posts', mode => 'upsert', batch_rows => 2"),
@@ -443,6 +454,11 @@ fn upsert_twice_writes_nothing_the_second_time() {
         texts(&mut db.client, "SELECT xmin::text FROM posts ORDER BY id"),
         xmins,
         "identical rows must get no new row version"
+    );
+    assert_eq!(
+        texts(&mut db.client, "SELECT DISTINCT xmax::text FROM posts"),
+        ["0"],
+        "identical rows must not even be row-locked"
     );
     // Changed and missing rows in the target are put back; a target-only row stays.
     db.client
@@ -876,5 +892,97 @@ GO
     assert_eq!(
         column_texts(&mut db, "shapes", "gg"),
         ["\\xe6100000010c0000000000004a400000000000003440", "NULL"]
+    );
+}
+
+#[test]
+fn upsert_with_composite_and_uuid_keys() {
+    let seed = "
+CREATE DATABASE shop
+GO
+USE shop
+GO
+CREATE TABLE dbo.ByPair (A nvarchar(10) NOT NULL, B int NOT NULL, V nvarchar(20) NULL,
+    PRIMARY KEY (A, B))
+GO
+CREATE TABLE dbo.ByGuid (G uniqueidentifier NOT NULL PRIMARY KEY, V int NULL)
+GO
+CREATE TABLE dbo.Wide (Id int NOT NULL PRIMARY KEY, Body nvarchar(max) NULL)
+GO
+WIDE_ROWS
+GO
+INSERT INTO dbo.ByPair VALUES (N'a', 1, N'one'), (N'a', 2, NULL), (N'é', 1, N'three'),
+    (N'z', 9, N'four')
+INSERT INTO dbo.ByGuid VALUES ('6F9619FF-8B86-D011-B42D-00C04FC964FF', 1),
+    ('00000000-0000-0000-0000-000000000001', NULL), ('FFFFFFFF-0000-0000-0000-000000000000', 3)
+GO
+";
+    // 50 rows of ~1.5 KB: ~75 KB staged, more than a work_mem of 64 kB.
+    let wide_rows: Vec<String> = (1..=50)
+        .map(|id| {
+            format!(
+                "INSERT INTO dbo.Wide VALUES ({id}, REPLICATE(CAST(N'x' AS nvarchar(max)), 1500))"
+            )
+        })
+        .collect();
+    let seed = seed.replace("WIDE_ROWS", &wide_rows.join("\n"));
+    let (mut db, _tds) = setup("pull_upsert_keys", &seed);
+    let pair = "'dbo.ByPair', mode => 'upsert', batch_rows => 3";
+    let guid = "'dbo.ByGuid', mode => 'upsert', batch_rows => 2";
+    assert_eq!(pull(&mut db, pair), (4, 4, 0));
+    assert_eq!(pull(&mut db, guid), (3, 3, 0));
+    assert_eq!(pull(&mut db, pair), (4, 0, 4));
+    assert_eq!(pull(&mut db, guid), (3, 0, 3));
+    // The composite key has orderable columns: identical rows are filtered out before
+    // ON CONFLICT and stay unlocked. uuid has no min/max: ON CONFLICT alone decides.
+    assert_eq!(
+        texts(&mut db.client, "SELECT DISTINCT xmax::text FROM bypair"),
+        ["0"]
+    );
+    // Wide rows in a batch larger than work_mem (above UPSERT_PREFILTER_MAX_ROW_BYTES per row)
+    // are merged by ON CONFLICT alone, which row-locks them; nothing is written either way.
+    db.client.batch_execute("SET work_mem = '64kB'").unwrap();
+    let wide = "'dbo.Wide', mode => 'upsert'";
+    assert_eq!(pull(&mut db, wide), (50, 50, 0));
+    db.client
+        .batch_execute("UPDATE wide SET body = 'short' WHERE id = 2")
+        .unwrap();
+    assert_eq!(pull(&mut db, wide), (50, 1, 49));
+    assert_eq!(pull(&mut db, wide), (50, 0, 50));
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT DISTINCT (xmax <> 0)::text || ':' || length(body) FROM wide"
+        ),
+        ["true:1500"]
+    );
+    db.client.batch_execute("RESET work_mem").unwrap();
+    db.client
+        .batch_execute(
+            "UPDATE bypair SET v = 'changed' WHERE a = 'é';
+             UPDATE bypair SET v = 'set' WHERE a = 'a' AND b = 2;
+             DELETE FROM bypair WHERE a = 'z';
+             UPDATE byguid SET v = 99 WHERE g = '00000000-0000-0000-0000-000000000001';",
+        )
+        .unwrap();
+    assert_eq!(pull(&mut db, pair), (4, 3, 1));
+    assert_eq!(pull(&mut db, guid), (3, 1, 2));
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT a || b || ':' || coalesce(v, '-') FROM bypair ORDER BY a COLLATE \"C\", b"
+        ),
+        ["a1:one", "a2:-", "z9:four", "é1:three"]
+    );
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT g || ':' || coalesce(v::text, '-') FROM byguid ORDER BY g"
+        ),
+        [
+            "00000000-0000-0000-0000-000000000001:-",
+            "6f9619ff-8b86-d011-b42d-00c04fc964ff:1",
+            "ffffffff-0000-0000-0000-000000000000:3"
+        ]
     );
 }
