@@ -15,6 +15,11 @@ as_postgres() { runuser -u postgres -- "$@"; }
 case "$action" in
 start)
     port=${3:?port}
+    # A run killed before its cleanup (SIGKILL, a lost session) leaves its server running on
+    # the port: stop it rather than wipe its directory under it and fail on "port in use".
+    if [ -f "$dir/data/postmaster.pid" ]; then
+        as_postgres "$BIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+    fi
     rm -rf "$dir"
     mkdir -p "$dir"
     chown postgres:postgres "$dir"
@@ -31,7 +36,12 @@ start)
         -p $port -c listen_addresses=127.0.0.1 -c unix_socket_directories=$dir \
         -c shared_preload_libraries=pg_cron -c cron.database_name=postgres \
         -c cron.use_background_workers=on -c max_worker_processes=32 \
-        -c fsync=off -c synchronous_commit=off" start >/dev/null
+        -c fsync=off -c synchronous_commit=off" start >/dev/null || {
+        # The caller's cleanup removes $dir: show why the server did not start first.
+        echo "cluster.sh: PostgreSQL did not start on port $port; its log:" >&2
+        cat "$dir/server.log" >&2 || true
+        exit 1
+    }
     echo "host=127.0.0.1 port=$port user=postgres dbname=postgres"
     ;;
 stop)
