@@ -16,7 +16,8 @@ and each ratio is the median of the ratios within a round. Methods:
   tds_fdw        INSERT INTO target SELECT * FROM a tds_fdw foreign table (Debian's tds_fdw)
 
 The peak private resident memory (RssAnon, sampled every 10 ms from /proc) of each method's
-backend is reported; its total RSS would also count the shared buffers it touches, which grow
+backend is reported, and the CPU time spent by the backend's main thread, by its other threads
+(pgmig's network thread) and by the TDS test server, which shares this machine's cores; its total RSS would also count the shared buffers it touches, which grow
 with the table whatever loads it. pgmig append runs again at ROWS/10 to show that memory does not grow with the table.
 Writes results.json, results.csv and rows_per_sec.svg under the results folder and prints a
 table. No method is asserted: the numbers are for reading.
@@ -34,6 +35,8 @@ DSN = os.environ["BENCH_DSN"]
 TDS_PORT = os.environ["BENCH_TDS_PORT"]
 TDS_USER = os.environ["BENCH_TDS_USER"]
 TDS_PASSWORD = os.environ["BENCH_TDS_PASSWORD"]
+TDS_PID = os.environ.get("BENCH_TDS_PID")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 ROWS = int(os.environ.get("ROWS", "100000"))
 REPEAT = int(os.environ.get("REPEAT", "3"))
 TABLES = [t.strip() for t in os.environ.get("TABLE", "votes,posts").split(",") if t.strip()]
@@ -63,13 +66,27 @@ def psql(sql, database="bench", check=True):
     return seconds, done.stdout
 
 
+def cpu_seconds(stat_path):
+    """utime + stime from a /proc stat file; for a process (not a task) it includes the
+    threads that have already exited. None once the process is gone."""
+    try:
+        with open(stat_path) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def timed_with_rss(statement, prepare=None, check=True):
     """Runs prepare (untimed), then statement in a fresh session, sampling the backend's
-    private resident memory (RssAnon: not the shared buffers it touches) every 10 ms; the time
-    is that of the session minus a baseline of an empty session."""
+    private resident memory (RssAnon: not the shared buffers it touches) and its CPU time every
+    10 ms; the time is that of the session minus a baseline of an empty session. Returns
+    (seconds, peak RssAnon kB, {main, threads, tds_server: CPU seconds})."""
     for statement_before in [prepare] if isinstance(prepare, str) else (prepare or []):
         psql(statement_before)
     name = f"pgmig-bench-{time.monotonic_ns()}"
+    server_cpu_before = cpu_seconds(f"/proc/{TDS_PID}/stat") if TDS_PID else None
+    main_cpu = process_cpu = 0.0
     started = time.monotonic()
     proc = subprocess.Popen(
         ["psql", DSN.replace("dbname=postgres", "dbname=bench"), "-X", "-q", "-At",
@@ -92,25 +109,38 @@ def timed_with_rss(statement, prepare=None, check=True):
                             peak = max(peak, int(line.split()[1]))
             except OSError:
                 pass
+            # The last sample before the backend exits: at most 10 ms of its CPU is missed.
+            main_cpu = cpu_seconds(f"/proc/{pid}/task/{pid}/stat") or main_cpu
+            process_cpu = cpu_seconds(f"/proc/{pid}/stat") or process_cpu
         time.sleep(0.01)
     seconds = time.monotonic() - started
+    server_cpu_after = cpu_seconds(f"/proc/{TDS_PID}/stat") if TDS_PID else None
+    cpu = {"main": round(main_cpu, 2), "threads": round(max(process_cpu - main_cpu, 0.0), 2),
+           "tds_server": round(server_cpu_after - server_cpu_before, 2)
+           if server_cpu_before is not None and server_cpu_after is not None else None}
     _, err = proc.communicate()
     if proc.returncode != 0:
         if not check:
             raise PsqlError(err.strip())
         sys.exit(f"psql failed on:\n{statement}\n{err}")
-    return max(seconds - BASELINE, 1e-6), peak
+    return max(seconds - BASELINE, 1e-6), peak, cpu
 
 
 def summarize(name, table, runs):
     """One result row from a method's runs: the median time, the largest private memory."""
     seconds = statistics.median(r[0] for r in runs)
     rss = max(r[1] for r in runs)
+    cpu = {part: (statistics.median(r[2][part] for r in runs)
+                  if all(r[2][part] is not None for r in runs) else None)
+           for part in ("main", "threads", "tds_server")}
     row = {"table": table, "method": name, "rows": ROWS, "seconds": round(seconds, 4),
            "rows_per_sec": round(ROWS / seconds), "mb_per_sec": round(DATA_MB[table] / seconds, 1),
-           "peak_rss_kb": rss, "runs": [round(r[0], 4) for r in runs]}
+           "peak_rss_kb": rss, "cpu_seconds": cpu, "runs": [round(r[0], 4) for r in runs]}
+    server = f"{cpu['tds_server']:.2f}" if cpu["tds_server"] is not None else "-"
     print(f"  {table:6} {name:13} {seconds:8.3f} s {row['rows_per_sec']:>10} rows/s "
-          f"{row['mb_per_sec']:>8} MB/s  private RSS {rss / 1024:7.1f} MB", flush=True)
+          f"{row['mb_per_sec']:>8} MB/s  private RSS {rss / 1024:7.1f} MB  "
+          f"CPU s: main {cpu['main']:.2f} threads {cpu['threads']:.2f} server {server}",
+          flush=True)
     return row
 
 
@@ -200,7 +230,7 @@ def main():
         results.extend(measure_rounds(table, methods))
         # Memory at a tenth of the rows (same table, same session shape).
         small = max(ROWS // 10, 1)
-        seconds, rss = timed_with_rss(
+        seconds, rss, _ = timed_with_rss(
             f"SELECT * FROM pgmig.pull_table('{source}', target => '{t}', filter => 'Id <= {small}')",
             drop)
         results.append({"table": table, "method": "append_tenth", "rows": small,
@@ -222,6 +252,19 @@ def ratio(results, table, a, b):
     return None
 
 
+def append_bound_by_cpu(results, table):
+    """The highest append/ceiling this machine allows, given the CPU append consumed: its wall
+    time can be no shorter than its main thread's CPU, nor than all its CPU (main thread,
+    network thread, the TDS server on the same machine) spread over every core."""
+    by = {(r["table"], r["method"]): r for r in results}
+    append, ceiling = by.get((table, "append")), by.get((table, "ceiling"))
+    if not append or not ceiling or None in append["cpu_seconds"].values():
+        return None
+    cpu = append["cpu_seconds"]
+    shortest = max(cpu["main"], sum(cpu.values()) / os.cpu_count())
+    return round(ceiling["seconds"] / shortest, 3) if shortest > 0 else None
+
+
 def report(results):
     os.makedirs(RESULTS, exist_ok=True)
     by = {(r["table"], r["method"]): r for r in results}
@@ -234,6 +277,7 @@ def report(results):
             "append/tds_fdw": ratio(results, table, "append", "tds_fdw"),
             "upsert_10pct/append": ratio(results, table, "upsert_10pct", "append"),
             "upsert_same/append": ratio(results, table, "upsert_same", "append"),
+            "append/ceiling allowed by CPU": append_bound_by_cpu(results, table),
             "private_rss_growth": round(large / small, 3) if small and large else None,
         }
     meta = {"rows": ROWS, "repeat": REPEAT, "cores": os.cpu_count(),
@@ -243,10 +287,13 @@ def report(results):
         json.dump({"meta": meta, "results": results, "ratios": summary}, f, indent=2)
     with open(f"{RESULTS}/results.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["table", "method", "rows", "seconds", "rows_per_sec", "mb_per_sec", "peak_rss_kb"])
+        w.writerow(["table", "method", "rows", "seconds", "rows_per_sec", "mb_per_sec", "peak_rss_kb",
+                    "cpu_main_s", "cpu_threads_s", "cpu_tds_server_s"])
         for r in results:
+            cpu = r.get("cpu_seconds", {})
             w.writerow([r["table"], r["method"], r["rows"], r["seconds"], r["rows_per_sec"],
-                        r["mb_per_sec"], r["peak_rss_kb"]])
+                        r["mb_per_sec"], r["peak_rss_kb"], cpu.get("main"), cpu.get("threads"),
+                        cpu.get("tds_server")])
     write_svg(results, f"{RESULTS}/rows_per_sec.svg")
     print(f"\nratios ({ROWS} rows, {os.cpu_count()} cores, median over {REPEAT} rounds):")
     targets = {"append/ceiling": 0.85, "append/tds_fdw": 10, "upsert_10pct/append": 0.6,
@@ -260,7 +307,7 @@ def report(results):
                 verdict = f"(target >= {target}: {verdict})"
             elif name == "private_rss_growth" and value is not None:
                 verdict = f"(target <= 1.10: {'meets' if value <= 1.10 else 'above'})"
-            print(f"  {table:6} {name:20} {value} {verdict}")
+            print(f"  {table:6} {name:30} {value} {verdict}")
     print(f"\nwritten: {RESULTS}/results.json, results.csv, rows_per_sec.svg")
 
 

@@ -43,7 +43,7 @@ start_tds_server "target/$PROFILE/pgmig-tds-server" --listen "127.0.0.1:$TDS_POR
 
 step "start a PostgreSQL 15 cluster on 127.0.0.1:$PG_PORT"
 BENCH_DSN=$(bash scripts/cluster.sh start "$BENCH_DIR" "$PG_PORT")
-export BENCH_DSN
+export BENCH_DSN BENCH_TDS_PID=$tds_pid
 
 step "measure"
 python3 scripts/bench.py

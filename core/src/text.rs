@@ -31,23 +31,35 @@ pub fn append_utf16le(out: &mut Vec<u8>, src: &[u8], nul: NulPolicy) -> Result<(
     let mut written = 0usize;
     let mut at = 0usize;
     while at < src.len() {
-        // Fast path: runs of ASCII without NUL, 16 bytes (8 units) per step.
+        // Fast path: ASCII without NUL, 8 units (two u64) per step. A chunk holding another
+        // unit still yields its ASCII prefix: text with an accented letter every few words
+        // would otherwise fall to the unit-by-unit path for most of its ASCII.
         while let Some(chunk) = src.get(at..at + 2 * ASCII_CHUNK_BYTES) {
             let (low, high) = chunk.split_at(ASCII_CHUNK_BYTES);
             let low = u64::from_le_bytes(low.try_into().unwrap_or([0xff; 8]));
             let high = u64::from_le_bytes(high.try_into().unwrap_or([0xff; 8]));
-            if (low | high) & NON_ASCII_MASK != 0 || has_zero_unit(low) || has_zero_unit(high) {
-                break;
-            }
+            // dst holds 3 bytes per remaining unit, so 8 bytes for these 8 units always fit;
+            // bytes past the ASCII prefix are overwritten by what follows.
             let packed =
                 u64::from(pack_ascii_units(low)) | (u64::from(pack_ascii_units(high)) << 32);
             dst[written..written + 8].copy_from_slice(&packed.to_le_bytes());
-            written += 8;
-            at += 2 * ASCII_CHUNK_BYTES;
+            let (stop_low, stop_high) = (ascii_stops(low), ascii_stops(high));
+            let ascii_units = if stop_low != 0 {
+                first_stop_lane(stop_low)
+            } else if stop_high != 0 {
+                4 + first_stop_lane(stop_high)
+            } else {
+                8
+            };
+            written += ascii_units;
+            at += 2 * ascii_units;
+            if ascii_units < 8 {
+                break;
+            }
         }
         if let Some(chunk) = src.get(at..at + ASCII_CHUNK_BYTES) {
             let lanes = u64::from_le_bytes(chunk.try_into().unwrap_or([0xff; 8]));
-            if lanes & NON_ASCII_MASK == 0 && !has_zero_unit(lanes) {
+            if ascii_stops(lanes) == 0 {
                 dst[written..written + 4].copy_from_slice(&pack_ascii_units(lanes).to_le_bytes());
                 written += 4;
                 at += ASCII_CHUNK_BYTES;
@@ -115,10 +127,18 @@ pub fn append_utf16le(out: &mut Vec<u8>, src: &[u8], nul: NulPolicy) -> Result<(
     Ok(())
 }
 
-/// Whether any of the four 16-bit lanes of `lanes` is zero.
+/// A bit set in every 16-bit lane of `lanes` that stops the ASCII fast path: a unit outside
+/// ASCII, or zero (NUL). Exact up to the first such lane (the zero test's borrow only runs
+/// upwards, past it), which is all [`first_stop_lane`] reads.
 #[inline(always)]
-fn has_zero_unit(lanes: u64) -> bool {
-    lanes.wrapping_sub(LANE_ONES) & !lanes & LANE_HIGH_BITS != 0
+fn ascii_stops(lanes: u64) -> u64 {
+    (lanes & NON_ASCII_MASK) | (lanes.wrapping_sub(LANE_ONES) & !lanes & LANE_HIGH_BITS)
+}
+
+/// The lane (0..4) of the lowest stop in a non-zero [`ascii_stops`] result.
+#[inline(always)]
+fn first_stop_lane(stops: u64) -> usize {
+    (stops.trailing_zeros() / 16) as usize
 }
 
 /// The low bytes of four ASCII code units (each lane below 0x80), packed little-endian.
@@ -343,44 +363,52 @@ mod tests {
             state ^= state << 17;
             state
         };
-        for _ in 0..20_000 {
-            let len = (next() % 40) as usize;
-            let code_units: Vec<u16> = (0..len)
-                .map(|_| match next() % 20 {
-                    0 => 0xd800 + (next() % 0x400) as u16,
-                    1 => 0xdc00 + (next() % 0x400) as u16,
-                    2 => (next() % 0x10000) as u16,
-                    3 => 0,
-                    4..=6 => 0x80 + (next() % 0x780) as u16,
-                    _ => 0x20 + (next() % 0x5f) as u16,
-                })
-                .collect();
-            let expected: Result<String, EncodeError> = {
-                let mut text = String::new();
-                let mut failure = None;
-                for (index, decoded) in char::decode_utf16(code_units.iter().copied()).enumerate() {
-                    match decoded {
-                        Ok('\0') => {
-                            failure = Some(EncodeError::NulInString { char_offset: index });
-                            break;
-                        }
-                        Ok(c) => text.push(c),
-                        Err(e) => {
-                            failure = Some(EncodeError::UnpairedSurrogate {
-                                char_offset: index,
-                                code_unit: e.unpaired_surrogate(),
-                            });
-                            break;
+        // Mostly-mixed text, and mostly-ASCII text whose rare other units land in every lane
+        // of the fast path's 8-unit chunks.
+        for (ascii_percent, cases) in [(65, 20_000), (97, 20_000)] {
+            for _ in 0..cases {
+                let len = (next() % 80) as usize;
+                let code_units: Vec<u16> = (0..len)
+                    .map(|_| match next() % 100 {
+                        r if r < ascii_percent => 0x20 + (next() % 0x5f) as u16,
+                        r => match r % 7 {
+                            0 => 0xd800 + (next() % 0x400) as u16,
+                            1 => 0xdc00 + (next() % 0x400) as u16,
+                            2 => (next() % 0x10000) as u16,
+                            3 => 0,
+                            _ => 0x80 + (next() % 0x780) as u16,
+                        },
+                    })
+                    .collect();
+                let expected: Result<String, EncodeError> = {
+                    let mut text = String::new();
+                    let mut failure = None;
+                    for (index, decoded) in
+                        char::decode_utf16(code_units.iter().copied()).enumerate()
+                    {
+                        match decoded {
+                            Ok('\0') => {
+                                failure = Some(EncodeError::NulInString { char_offset: index });
+                                break;
+                            }
+                            Ok(c) => text.push(c),
+                            Err(e) => {
+                                failure = Some(EncodeError::UnpairedSurrogate {
+                                    char_offset: index,
+                                    code_unit: e.unpaired_surrogate(),
+                                });
+                                break;
+                            }
                         }
                     }
-                }
-                failure.map_or(Ok(text), Err)
-            };
-            assert_eq!(
-                convert(&units(&code_units), NulPolicy::Error),
-                expected,
-                "{code_units:x?}"
-            );
+                    failure.map_or(Ok(text), Err)
+                };
+                assert_eq!(
+                    convert(&units(&code_units), NulPolicy::Error),
+                    expected,
+                    "{code_units:x?}"
+                );
+            }
         }
     }
 
