@@ -16,9 +16,10 @@ and each ratio is the median of the ratios within a round. Methods:
   tds_fdw        INSERT INTO target SELECT * FROM a tds_fdw foreign table (Debian's tds_fdw)
 
 The peak private resident memory (RssAnon, sampled every 10 ms from /proc) of each method's
-backend is reported, and the CPU time spent by the backend's main thread, by its other threads
-(pgmig's network thread) and by the TDS test server, which shares this machine's cores; its total RSS would also count the shared buffers it touches, which grow
-with the table whatever loads it. pgmig append runs again at ROWS/10 to show that memory does not grow with the table.
+backend is reported; its total RSS would also count the shared buffers it touches, which grow
+with the table whatever loads it. pgmig append runs again at ROWS/10 to show that memory does
+not grow with the table. Also reported: the CPU time of the backend's main thread, of its other
+threads (pgmig's network thread) and of the TDS test server, which shares this machine's cores.
 Writes results.json, results.csv and rows_per_sec.svg under the results folder and prints a
 table. No method is asserted: the numbers are for reading.
 """

@@ -34,6 +34,7 @@ pub fn append_utf16le(out: &mut Vec<u8>, src: &[u8], nul: NulPolicy) -> Result<(
         // Fast path: ASCII without NUL, 8 units (two u64) per step. A chunk holding another
         // unit still yields its ASCII prefix: text with an accented letter every few words
         // would otherwise fall to the unit-by-unit path for most of its ASCII.
+        let mut at_stop = false;
         while let Some(chunk) = src.get(at..at + 2 * ASCII_CHUNK_BYTES) {
             let (low, high) = chunk.split_at(ASCII_CHUNK_BYTES);
             let low = u64::from_le_bytes(low.try_into().unwrap_or([0xff; 8]));
@@ -44,20 +45,23 @@ pub fn append_utf16le(out: &mut Vec<u8>, src: &[u8], nul: NulPolicy) -> Result<(
                 u64::from(pack_ascii_units(low)) | (u64::from(pack_ascii_units(high)) << 32);
             dst[written..written + 8].copy_from_slice(&packed.to_le_bytes());
             let (stop_low, stop_high) = (ascii_stops(low), ascii_stops(high));
+            if stop_low | stop_high == 0 {
+                written += 8;
+                at += 2 * ASCII_CHUNK_BYTES;
+                continue;
+            }
             let ascii_units = if stop_low != 0 {
                 first_stop_lane(stop_low)
-            } else if stop_high != 0 {
-                4 + first_stop_lane(stop_high)
             } else {
-                8
+                4 + first_stop_lane(stop_high)
             };
             written += ascii_units;
             at += 2 * ascii_units;
-            if ascii_units < 8 {
-                break;
-            }
+            at_stop = true;
+            break;
         }
-        if let Some(chunk) = src.get(at..at + ASCII_CHUNK_BYTES) {
+        // Fewer than 8 units left: the tail, 4 units per step (at a stop this would fail).
+        if let Some(chunk) = src.get(at..at + ASCII_CHUNK_BYTES).filter(|_| !at_stop) {
             let lanes = u64::from_le_bytes(chunk.try_into().unwrap_or([0xff; 8]));
             if ascii_stops(lanes) == 0 {
                 dst[written..written + 4].copy_from_slice(&pack_ascii_units(lanes).to_le_bytes());

@@ -610,10 +610,9 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
             )
             .map_err(|e| PgmigError::Internal(e.to_string()))
         };
-        Some(MergeStatements {
-            plain: merge(false)?,
-            prefiltered: merge(true)?,
-        })
+        let plain = merge(false)?;
+        let prefiltered = Some(merge(true)?).filter(|sql| *sql != plain);
+        Some(MergeStatements { plain, prefiltered })
     } else {
         None
     };
@@ -695,16 +694,20 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
     Ok(summary)
 }
 
-/// An upsert's merge statement with and without the prefilter of [`pg_upsert`].
+/// An upsert's merge statement with and without the prefilter of [`pg_upsert`] (`None` when the
+/// key allows no prefilter: then nothing is left to choose per batch).
 struct MergeStatements {
     plain: String,
-    prefiltered: String,
+    prefiltered: Option<String>,
 }
 
 impl MergeStatements {
     /// The form that pays for the batch just staged (`rows` rows): the staging table's size
     /// gives its bytes without reading it.
     fn for_batch(&self, rows: u64) -> Result<&str> {
+        let Some(prefiltered) = &self.prefiltered else {
+            return Ok(&self.plain);
+        };
         let (stage_bytes, work_mem_bytes) = Spi::get_two::<i64, i64>(&format!(
             "SELECT pg_catalog.pg_total_relation_size({}::pg_catalog.regclass), \
              pg_catalog.pg_size_bytes(pg_catalog.current_setting('work_mem'))",
@@ -714,7 +717,7 @@ impl MergeStatements {
         let bytes = |value: Option<i64>| value.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
         Ok(
             if upsert_prefilter_pays(bytes(stage_bytes), rows, bytes(work_mem_bytes)) {
-                &self.prefiltered
+                prefiltered
             } else {
                 &self.plain
             },

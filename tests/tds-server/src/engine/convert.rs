@@ -1764,45 +1764,32 @@ pub fn valid_spatial(c: ClrType, b: &[u8]) -> bool {
         (false, true) => return b.len() == 6 + 2 * per_point,
         (false, false) => {}
     }
-    let mut at = 6;
-    let Some(points) = u32_at(at) else {
+    // A counted section at `at`: its u32 count, where its items start and where they end.
+    let section = |at: usize, item_bytes: usize| -> Option<(usize, usize, usize)> {
+        let count = u32_at(at)?;
+        let start = at + 4;
+        Some((
+            count,
+            start,
+            count.checked_mul(item_bytes)?.checked_add(start)?,
+        ))
+    };
+    let Some((points, _, at)) = section(6, per_point) else {
         return false;
     };
-    at += 4;
-    let Some(end) = points
-        .checked_mul(per_point)
-        .and_then(|n| n.checked_add(at))
-    else {
+    let Some((figures, figures_at, at)) = section(at, 5) else {
         return false;
     };
-    at = end;
-    let Some(figures) = u32_at(at) else {
+    let Some((shapes, shapes_at, mut at)) = section(at, 9) else {
         return false;
     };
-    at += 4;
-    let figures_at = at;
-    let Some(end) = figures.checked_mul(5).and_then(|n| n.checked_add(at)) else {
-        return false;
-    };
-    at = end;
-    let Some(shapes) = u32_at(at) else {
-        return false;
-    };
-    at += 4;
-    let shapes_at = at;
-    let Some(end) = shapes.checked_mul(9).and_then(|n| n.checked_add(at)) else {
-        return false;
-    };
-    at = end;
     if version == 2 {
-        let Some(segments) = u32_at(at) else {
+        let Some((_, segments_at, end)) = section(at, 1) else {
             return false;
         };
-        at += 4;
-        let Some(end) = segments.checked_add(at) else {
-            return false;
-        };
-        if b.get(at..end).is_none_or(|s| s.iter().any(|t| *t > 3)) {
+        if b.get(segments_at..end)
+            .is_none_or(|s| s.iter().any(|t| *t > 3))
+        {
             return false;
         }
         at = end;

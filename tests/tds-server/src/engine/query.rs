@@ -884,7 +884,7 @@ impl Session {
         let mut group_exprs: Vec<BExpr> = Vec::new();
         let mut aggs: Vec<AggSpec> = Vec::new();
         let mut having = None;
-        let mut keys: Vec<(SortKey, bool)> = Vec::new();
+        let keys: Vec<(SortKey, bool)>;
         if grouped {
             let mut group_types = Vec::new();
             for g in &sel.group_by {
@@ -921,20 +921,7 @@ impl Session {
             if let Some(h) = &sel.having {
                 having = Some(pb.bind(h)?.e);
             }
-            for OrderItem { expr, desc } in &sel.order_by {
-                let key = match order_by_output(expr, &columns)? {
-                    Some(i) => {
-                        clr_order_check(&columns[i].sql_type)?;
-                        SortKey::Out(i)
-                    }
-                    None => {
-                        let t = pb.bind(expr)?;
-                        clr_order_check(&t.ty)?;
-                        SortKey::Src(t.e)
-                    }
-                };
-                keys.push((key, *desc));
-            }
+            keys = order_keys(&sel.order_by, &columns, |e| pb.bind(e))?;
             aggs = pb.agg.take().map(|c| c.aggs).unwrap_or_default();
         } else {
             for item in &items {
@@ -958,20 +945,7 @@ impl Session {
                     }
                 }
             }
-            for OrderItem { expr, desc } in &sel.order_by {
-                let key = match order_by_output(expr, &columns)? {
-                    Some(i) => {
-                        clr_order_check(&columns[i].sql_type)?;
-                        SortKey::Out(i)
-                    }
-                    None => {
-                        let t = b.bind(expr)?;
-                        clr_order_check(&t.ty)?;
-                        SortKey::Src(t.e)
-                    }
-                };
-                keys.push((key, *desc));
-            }
+            keys = order_keys(&sel.order_by, &columns, |e| b.bind(e))?;
         }
         if sel.distinct {
             if let Some(c) = columns.iter().find(|c| is_clr(&c.sql_type)) {
@@ -1615,6 +1589,32 @@ fn average(sum: &Value, n: i64, ty: &SqlType) -> Result<Value, SqlError> {
 /// Whether a select list's items are aggregates only (for callers that need to know).
 pub fn is_aggregate_name(name: &str) -> bool {
     agg_func(&name.to_ascii_uppercase()).is_some()
+}
+
+/// The sort keys of an ORDER BY: an output column (by position, name or alias) or an expression
+/// bound by `bind` (the grouped query's binder sees only grouped columns and aggregates).
+fn order_keys(
+    order_by: &[OrderItem],
+    columns: &[Column],
+    mut bind: impl FnMut(&Expr) -> Result<Typed, SqlError>,
+) -> Result<Vec<(SortKey, bool)>, SqlError> {
+    order_by
+        .iter()
+        .map(|OrderItem { expr, desc }| {
+            let key = match order_by_output(expr, columns)? {
+                Some(i) => {
+                    clr_order_check(&columns[i].sql_type)?;
+                    SortKey::Out(i)
+                }
+                None => {
+                    let t = bind(expr)?;
+                    clr_order_check(&t.ty)?;
+                    SortKey::Src(t.e)
+                }
+            };
+            Ok((key, *desc))
+        })
+        .collect()
 }
 
 /// ORDER BY on a CLR type is not implemented.

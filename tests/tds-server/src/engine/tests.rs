@@ -1747,6 +1747,39 @@ fn bytes(b: &[u8]) -> Value {
 }
 
 #[test]
+fn spatial_values_with_counted_points_figures_and_shapes_are_checked() {
+    let (_e, mut s) = shapes();
+    // LINESTRING (1 2, 3 4): SRID 0, version 1, valid; 2 points, 1 figure, 1 shape.
+    let line = concat!(
+        "00000000",
+        "0104",
+        "02000000",
+        "000000000000F03F0000000000000040",
+        "00000000000008400000000000001040",
+        "01000000",
+        "0100000000",
+        "01000000",
+        "FFFFFFFF0000000002"
+    );
+    ok(
+        &mut s,
+        &format!("INSERT INTO dbo.Shapes (Id, G) VALUES (20, 0x{line})"),
+    );
+    // One byte short, one byte over, and a figure pointing past the points.
+    let short = &line[..line.len() - 2];
+    let over = format!("{line}00");
+    let bad_figure = line.replacen("0100000000", "0103000000", 1);
+    assert_ne!(bad_figure, line);
+    for bytes in [short, &over, &bad_figure] {
+        let e = error(
+            &mut s,
+            &format!("INSERT INTO dbo.Shapes (Id, G) VALUES (21, 0x{bytes})"),
+        );
+        assert_eq!((e.number, e.class), (6522, 16), "{bytes}: {}", e.message);
+    }
+}
+
+#[test]
 fn clr_columns_hold_varbinary_and_cast_back_to_varbinary_max() {
     let (_e, mut s) = shapes();
     let sql = "SELECT Id, CAST(H AS varbinary(max)) AS H, CAST(G AS varbinary(max)) AS G, CAST(Gg AS varbinary(max)) AS Gg FROM dbo.Shapes ORDER BY Id";
