@@ -8,6 +8,8 @@ and each ratio is the median of the ratios within a round. Methods:
   ceiling        COPY target FROM '<file>' (FORMAT binary, FREEZE) of exactly the same rows,
                  into a table created in the same transaction (what pgmig append does)
   append         pgmig.pull_table(mode => 'append') into a missing target
+  append_tiberius  the same with SET pgmig.tds_reader = 'tiberius' (the reader pgmig had
+                 before its own: the before/after of that change, measured side by side)
   truncate       pgmig.pull_table(mode => 'truncate') into the loaded target
   replace        pgmig.pull_table(mode => 'replace') of the loaded target
   upsert_empty   pgmig.pull_table(mode => 'upsert') into a missing target
@@ -219,6 +221,7 @@ def main():
              f"BEGIN; CREATE TABLE {t} {like}; COPY {t} FROM '{path}' (FORMAT binary, FREEZE); COMMIT",
              drop, True),
             ("append", pull + ")", drop, True),
+            ("append_tiberius", "SET pgmig.tds_reader = 'tiberius'; " + pull + ")", drop, True),
             ("truncate", pull + ", mode => 'truncate')", None, True),
             ("replace", pull + ", mode => 'replace')", None, True),
             ("upsert_empty", pull + ", mode => 'upsert')", drop, True),
@@ -276,6 +279,7 @@ def report(results):
         summary[table] = {
             "append/ceiling": ratio(results, table, "append", "ceiling"),
             "append/tds_fdw": ratio(results, table, "append", "tds_fdw"),
+            "append/append_tiberius": ratio(results, table, "append", "append_tiberius"),
             "upsert_10pct/append": ratio(results, table, "upsert_10pct", "append"),
             "upsert_same/append": ratio(results, table, "upsert_same", "append"),
             "append/ceiling allowed by CPU": append_bound_by_cpu(results, table),

@@ -34,6 +34,19 @@ pub static PROGRESS_INTERVAL_SECS: GucSetting<i32> = GucSetting::<i32>::new(10);
 pub static NUL_CHARACTERS: GucSetting<NulSetting> =
     GucSetting::<NulSetting>::new(NulSetting::Error);
 
+/// `pgmig.tds_reader`: what reads a pull's rows. `native` (pgmig's own TDS reader) unless a
+/// problem with it needs working around; `tiberius` is the reader pgmig used before.
+pub static TDS_READER: GucSetting<TdsReaderSetting> =
+    GucSetting::<TdsReaderSetting>::new(TdsReaderSetting::Native);
+
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TdsReaderSetting {
+    #[name = c"native"]
+    Native,
+    #[name = c"tiberius"]
+    Tiberius,
+}
+
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum IdentifierCaseSetting {
     #[name = c"lower"]
@@ -141,6 +154,15 @@ pub fn init() {
         c"What a pull does with NUL characters (U+0000) in text, which PostgreSQL cannot store.",
         c"error: fail naming the row and column; strip: drop them.",
         &NUL_CHARACTERS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_enum_guc(
+        c"pgmig.tds_reader",
+        c"What reads a pull's rows from SQL Server.",
+        c"native: pgmig's own reader, which writes COPY data straight from the packets (columns \
+          of type text, ntext or image are read with tiberius); tiberius: the tiberius crate.",
+        &TDS_READER,
         GucContext::Userset,
         GucFlags::default(),
     );

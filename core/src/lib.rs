@@ -8,6 +8,8 @@ pub mod numeric;
 pub mod options;
 pub mod plan;
 pub mod sqlgen;
+pub mod tds_rows;
+pub mod tds_wire;
 pub mod temporal;
 pub mod text;
 pub mod typemap;

@@ -314,6 +314,7 @@ impl CopySource for ChannelSource<'_> {
                 }
                 // Raised from inside COPY: the statement fails, nothing of it stays.
                 Some(StreamMessage::Failed(error)) => error.report(),
+                Some(StreamMessage::Note(note)) => pgrx::debug1!("pgmig: {note}"),
                 Some(StreamMessage::Columns(_)) => {
                     PgmigError::Internal("column list in the middle of a stream".into()).report()
                 }

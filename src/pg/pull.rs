@@ -6,7 +6,7 @@ use super::copy::{copy_from, ChannelSource, CopyInto};
 use super::{check_interrupts, server::connect_params};
 use crate::error::{PgmigError, Result};
 use crate::gucs;
-use crate::tds::{PullSession, StreamPlan};
+use crate::tds::{PullSession, RowReader, StreamPlan};
 use pgmig_core::ident::{
     display_pg_qualified, parse_qualified_name, pg_name, quote_pg, quote_pg_qualified,
 };
@@ -543,6 +543,10 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         key: plan.key.clone(),
         batch_rows: batch_rows as u64,
         nul: gucs::NUL_CHARACTERS.get().policy(),
+        reader: match gucs::TDS_READER.get() {
+            gucs::TdsReaderSetting::Native => RowReader::Native,
+            gucs::TdsReaderSetting::Tiberius => RowReader::Tiberius,
+        },
     };
 
     // The table COPY writes into, created or emptied as the mode says.

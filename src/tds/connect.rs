@@ -13,7 +13,7 @@ pub type TdsClient = Client<Compat<TcpStream>>;
 
 /// TDS packet size asked for when the server sets none: the largest TDS allows. Rows stream in
 /// 8x fewer packets (and reads) than at the 4096 default; SQL Server grants it.
-const DEFAULT_PACKET_SIZE: u32 = 32767;
+pub(super) const DEFAULT_PACKET_SIZE: u32 = 32767;
 
 /// Everything needed to open a connection, read from the catalogs on the main thread and moved
 /// to the network thread.
@@ -37,7 +37,7 @@ impl ConnectParams {
         }
     }
 
-    fn mask(&self, text: &str) -> String {
+    pub(super) fn mask(&self, text: &str) -> String {
         mask_secret(text, &self.login.password).into_owned()
     }
 
@@ -132,7 +132,7 @@ impl ConnectParams {
 /// process uses it: ~55 ms of CPU in every new backend, more than a whole 10K-row pull takes.
 /// ring seeds from the kernel (getrandom). Idempotent; a provider installed earlier in this
 /// process by another extension is kept.
-fn install_crypto_provider() {
+pub(super) fn install_crypto_provider() {
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         let _already_installed = rustls::crypto::ring::default_provider().install_default();

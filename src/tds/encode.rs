@@ -1,44 +1,11 @@
 //! One decoded TDS value into one binary COPY field, by the target column's encoding. Runs on
 //! the network thread; no pgrx.
 
-use pgmig_core::copy_binary::{CopyEncoder, EncodeError, NulPolicy};
+use pgmig_core::copy_binary::{CopyEncoder, NulPolicy};
 use pgmig_core::plan::FieldEncoding;
 use tiberius::ColumnData;
 
-/// Why a value could not be written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ValueError {
-    /// The encoder refused it (NUL in a string, over 1 GB, out of PostgreSQL's range...).
-    Encode(EncodeError),
-    /// The value does not fit the target column (an existing narrower column).
-    OutOfRange { value: String, target: &'static str },
-    /// SQL Server sent a type the plan did not expect for this column.
-    Unexpected {
-        received: &'static str,
-        target: FieldEncoding,
-    },
-}
-
-impl std::fmt::Display for ValueError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ValueError::Encode(error) => write!(f, "{error}"),
-            ValueError::OutOfRange { value, target } => {
-                write!(f, "value {value} is out of range for type {target}")
-            }
-            ValueError::Unexpected { received, target } => write!(
-                f,
-                "SQL Server sent a {received} value for a column pgmig writes as {target:?}"
-            ),
-        }
-    }
-}
-
-impl From<EncodeError> for ValueError {
-    fn from(error: EncodeError) -> Self {
-        ValueError::Encode(error)
-    }
-}
+pub use pgmig_core::tds_rows::ValueError;
 
 /// The kind of a TDS value, for messages.
 fn kind(data: &ColumnData<'_>) -> &'static str {
@@ -211,6 +178,7 @@ pub fn describe_value(data: &ColumnData<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pgmig_core::copy_binary::EncodeError;
     use std::borrow::Cow;
     use tiberius::numeric::Numeric;
 

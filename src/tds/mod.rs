@@ -4,13 +4,14 @@
 
 mod connect;
 mod encode;
+mod native;
 mod pull;
 mod stream;
 mod thread;
 
 pub use connect::{connect, ConnectParams};
 pub use encode::ValueError;
-pub use pull::{PullSession, StreamPlan};
+pub use pull::{PullSession, RowReader, StreamPlan};
 pub use stream::{ChunkPool, StreamMessage};
 pub use thread::NetworkTask;
 

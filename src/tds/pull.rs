@@ -3,12 +3,14 @@
 //! binary COPY batches.
 
 use super::encode::{describe_value, put_value, ValueError};
+use super::native::{done_has_more, NativeConnection, Response};
 use super::{connect, ChunkPool, ConnectParams, NetworkTask, StreamMessage};
 use crate::error::{PgmigError, Result};
 use futures::TryStreamExt;
 use pgmig_core::copy_binary::{CopyEncoder, NulPolicy};
 use pgmig_core::plan::FieldEncoding;
 use pgmig_core::sqlgen::TSQL_DESCRIBE_COLUMNS;
+use pgmig_core::tds_rows::{DecodeError, RowDecoder, Token};
 use pgmig_core::typemap::SourceColumn;
 use std::sync::mpsc::SyncSender;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -44,6 +46,26 @@ pub struct StreamPlan {
     /// Rows per batch (each batch is a COPY of its own).
     pub batch_rows: u64,
     pub nul: NulPolicy,
+    pub reader: RowReader,
+}
+
+/// What reads a stream's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowReader {
+    /// pgmig's own TDS connection and token decoder (`native/`), which writes COPY tuples
+    /// straight from the packets. A result set with a column type it does not read (text,
+    /// ntext, image, a collation it cannot map) is read with tiberius instead.
+    Native,
+    /// tiberius, on the connection that described the table.
+    Tiberius,
+}
+
+/// How a native read ended.
+enum NativeOutcome {
+    Streamed,
+    /// The result set has a column the native decoder does not read (the reason says which);
+    /// nothing was sent to the main thread yet.
+    Unsupported(String),
 }
 
 /// The main thread's handle on a pull's connection.
@@ -127,6 +149,8 @@ async fn serve(
             return;
         }
     };
+    // Opened by the first native stream and kept for the next.
+    let mut native: Option<NativeConnection> = None;
     while let Some(request) = requests.recv().await {
         let answered = match request {
             PullRequest::Describe { schema, table } => {
@@ -137,7 +161,24 @@ async fn serve(
                 out.send(message).is_ok()
             }
             PullRequest::Stream(plan) => {
-                match stream(&mut client, &params, &plan, &out, &pool).await {
+                let streamed = match plan.reader {
+                    RowReader::Native => {
+                        match stream_native(&mut native, &params, &plan, &out, &pool).await {
+                            Ok(NativeOutcome::Streamed) => Ok(()),
+                            Ok(NativeOutcome::Unsupported(reason)) => {
+                                // The connection is mid-response: drop it, read with tiberius.
+                                native = None;
+                                let note = format!("rows read with tiberius: {reason}");
+                                // A closed channel shows at the stream's first send.
+                                let _ = out.send(StreamMessage::Note(note));
+                                stream(&mut client, &params, &plan, &out, &pool).await
+                            }
+                            Err(error) => Err(error),
+                        }
+                    }
+                    RowReader::Tiberius => stream(&mut client, &params, &plan, &out, &pool).await,
+                };
+                match streamed {
                     Ok(()) => true,
                     Err(error) => {
                         // A closed channel means the main thread stopped listening: nothing to tell.
@@ -207,6 +248,92 @@ fn source_column(row: &tiberius::Row, params: &ConnectParams) -> Result<SourceCo
     })
 }
 
+/// A stream's COPY data on its way to the main thread: the encoder's buffer goes out whenever
+/// it holds CHUNK_BYTES, and every `batch_rows` rows the batch is closed (trailer, `End`) and
+/// the next one begun. Both readers feed rows through it.
+struct BatchSender<'a> {
+    encoder: CopyEncoder,
+    out: &'a SyncSender<StreamMessage>,
+    pool: &'a ChunkPool,
+    batch_rows: u64,
+    in_batch: u64,
+    total: u64,
+}
+
+impl<'a> BatchSender<'a> {
+    fn new(
+        plan: &StreamPlan,
+        out: &'a SyncSender<StreamMessage>,
+        pool: &'a ChunkPool,
+    ) -> Result<BatchSender<'a>> {
+        let encoder = CopyEncoder::with_buffer(plan.encodings.len(), pool.take(CHUNK_CAPACITY))
+            .map_err(|e| PgmigError::Internal(e.to_string()))?;
+        Ok(BatchSender {
+            encoder,
+            out,
+            pool,
+            batch_rows: plan.batch_rows.max(1),
+            in_batch: 0,
+            total: 0,
+        })
+    }
+
+    fn send(&self, message: StreamMessage) -> Result<()> {
+        self.out
+            .send(message)
+            .map_err(|_| PgmigError::Internal("the main thread stopped reading".into()))
+    }
+
+    fn send_chunk(&mut self) -> Result<()> {
+        let chunk = self.encoder.swap_buffer(self.pool.take(CHUNK_CAPACITY));
+        self.send(StreamMessage::Data {
+            chunk,
+            rows: self.total,
+        })
+    }
+
+    /// Begins the first batch, once the result set's columns are known.
+    fn begin(&mut self) {
+        self.encoder.write_header();
+    }
+
+    /// Closes the current batch if it is full; called before a row is written, so that the
+    /// last batch is never empty.
+    fn before_row(&mut self) -> Result<()> {
+        if self.in_batch == self.batch_rows {
+            self.encoder.write_trailer();
+            self.send_chunk()?;
+            self.send(StreamMessage::End {
+                rows: self.in_batch,
+                last: false,
+            })?;
+            self.encoder.write_header();
+            self.in_batch = 0;
+        }
+        Ok(())
+    }
+
+    /// Counts the row just written into the encoder.
+    fn row_written(&mut self) -> Result<()> {
+        self.in_batch += 1;
+        self.total += 1;
+        if self.encoder.len() >= CHUNK_BYTES {
+            self.send_chunk()?;
+        }
+        Ok(())
+    }
+
+    /// Ends the last batch and the stream.
+    fn finish(mut self) -> Result<()> {
+        self.encoder.write_trailer();
+        self.send_chunk()?;
+        self.send(StreamMessage::End {
+            rows: self.in_batch,
+            last: true,
+        })
+    }
+}
+
 /// Runs the SELECT and sends its rows as binary COPY batches.
 async fn stream(
     client: &mut super::connect::TdsClient,
@@ -215,64 +342,133 @@ async fn stream(
     out: &SyncSender<StreamMessage>,
     pool: &ChunkPool,
 ) -> Result<()> {
-    let closed = || PgmigError::Internal("the main thread stopped reading".into());
     let mut rows = client
         .simple_query(&plan.sql)
         .await
         .map_err(|e| params.query_error(e))?
         .into_row_stream();
     let fields = plan.encodings.len();
-    let mut encoder = CopyEncoder::with_buffer(fields, pool.take(CHUNK_CAPACITY))
-        .map_err(|e| PgmigError::Internal(e.to_string()))?;
-    encoder.write_header();
-    let batch_rows = plan.batch_rows.max(1);
-    let mut in_batch: u64 = 0;
-    let mut total: u64 = 0;
-    let send = |encoder: &mut CopyEncoder, total: u64| {
-        let chunk = encoder.swap_buffer(pool.take(CHUNK_CAPACITY));
-        out.send(StreamMessage::Data { chunk, rows: total })
-            .map_err(|_| closed())
-    };
+    let mut batches = BatchSender::new(plan, out, pool)?;
+    batches.begin();
     while let Some(row) = rows.try_next().await.map_err(|e| params.query_error(e))? {
-        if in_batch == batch_rows {
-            encoder.write_trailer();
-            send(&mut encoder, total)?;
-            out.send(StreamMessage::End {
-                rows: in_batch,
-                last: false,
-            })
-            .map_err(|_| closed())?;
-            encoder.write_header();
-            in_batch = 0;
-        }
+        batches.before_row()?;
         if row.len() != fields {
             return Err(PgmigError::Protocol(format!(
                 "SQL Server sent {} columns, {fields} were asked for",
                 row.len()
             )));
         }
+        let encoder = &mut batches.encoder;
         encoder.begin_row();
         for (i, (_, data)) in row.cells().enumerate() {
-            if let Err(error) = put_value(&mut encoder, data, plan.encodings[i], plan.nul) {
-                return Err(value_error(plan, &row, total + 1, i, error));
+            if let Err(error) = put_value(encoder, data, plan.encodings[i], plan.nul) {
+                return Err(value_error(plan, &row, batches.total + 1, i, error));
             }
         }
         encoder
             .end_row()
             .map_err(|e| PgmigError::Internal(e.to_string()))?;
-        in_batch += 1;
-        total += 1;
-        if encoder.len() >= CHUNK_BYTES {
-            send(&mut encoder, total)?;
+        batches.row_written()?;
+    }
+    batches.finish()
+}
+
+/// Runs the SELECT on pgmig's own connection (opened on first use) and sends its rows as binary
+/// COPY batches, exactly as [`stream`] does.
+async fn stream_native(
+    native: &mut Option<NativeConnection>,
+    params: &ConnectParams,
+    plan: &StreamPlan,
+    out: &SyncSender<StreamMessage>,
+    pool: &ChunkPool,
+) -> Result<NativeOutcome> {
+    /// ROW and NBCROW token types: the next token starts a row.
+    const ROW_TOKENS: [u8; 2] = [0xD1, 0xD2];
+    let connection = match native {
+        Some(connection) => connection,
+        None => native.insert(NativeConnection::connect(params).await?),
+    };
+    connection.send_batch(&plan.sql).await?;
+    let mut decoder = RowDecoder::new(plan.encodings.clone(), plan.key.clone(), plan.nul);
+    let mut response = Response::default();
+    let mut batches = BatchSender::new(plan, out, pool)?;
+
+    // Up to the column metadata nothing is sent: an unsupported column can still fall back.
+    loop {
+        match response
+            .next_token(connection, &mut decoder, &mut batches.encoder)
+            .await?
+        {
+            Ok(Token::Columns) => break,
+            Ok(Token::Message(message)) if message.is_error() => {
+                return Err(PgmigError::Server(Box::new(
+                    connection.server_error(&message),
+                )))
+            }
+            Ok(Token::Done { status, .. }) if !done_has_more(status) => {
+                return Err(PgmigError::Protocol(
+                    "the SELECT returned no result set".into(),
+                ))
+            }
+            Ok(_) => {}
+            Err(DecodeError::Unsupported(reason)) => return Ok(NativeOutcome::Unsupported(reason)),
+            Err(error) => return Err(decode_failure(plan, error, 1)),
         }
     }
-    encoder.write_trailer();
-    send(&mut encoder, total)?;
-    out.send(StreamMessage::End {
-        rows: in_batch,
-        last: true,
-    })
-    .map_err(|_| closed())
+
+    batches.begin();
+    loop {
+        // The decoder writes a row as it reads it: a full batch is closed when the next
+        // token is a row.
+        if batches.in_batch == batches.batch_rows
+            && ROW_TOKENS.contains(&response.peek(connection).await?)
+        {
+            batches.before_row()?;
+        }
+        match response
+            .next_token(connection, &mut decoder, &mut batches.encoder)
+            .await?
+        {
+            Ok(Token::Row) => batches.row_written()?,
+            Ok(Token::Message(message)) if message.is_error() => {
+                return Err(PgmigError::Server(Box::new(
+                    connection.server_error(&message),
+                )))
+            }
+            Ok(Token::Done { status, .. }) if !done_has_more(status) => break,
+            Ok(Token::Columns) => {
+                return Err(PgmigError::Protocol(
+                    "the SELECT returned a second result set".into(),
+                ))
+            }
+            Ok(_) => {}
+            Err(error) => return Err(decode_failure(plan, error, batches.total + 1)),
+        }
+    }
+    batches.finish()?;
+    Ok(NativeOutcome::Streamed)
+}
+
+/// A decoder error as pgmig reports it; `row_number` is the 1-based row being read.
+fn decode_failure(plan: &StreamPlan, error: DecodeError, row_number: u64) -> PgmigError {
+    match error {
+        DecodeError::Value {
+            column,
+            row_key,
+            error,
+        } => PgmigError::Value {
+            column: plan.column_names.get(column).cloned().unwrap_or_default(),
+            row_key,
+            row_number,
+            error,
+        },
+        DecodeError::ColumnCount { received, expected } => PgmigError::Protocol(format!(
+            "SQL Server sent {received} columns, {expected} were asked for"
+        )),
+        DecodeError::Protocol(reason) | DecodeError::Unsupported(reason) => {
+            PgmigError::Protocol(reason)
+        }
+    }
 }
 
 /// A value that cannot be loaded, naming its column and its row by key (or by position).

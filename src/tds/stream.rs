@@ -17,6 +17,8 @@ pub enum StreamMessage {
     End { rows: u64, last: bool },
     /// The source failed; the statement must fail with this error.
     Failed(PgmigError),
+    /// Something worth a DEBUG1 line (which reader read the rows, and why).
+    Note(String),
 }
 
 /// COPY chunk buffers on their way back from the main thread to the network thread, so that a

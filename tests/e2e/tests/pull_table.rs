@@ -986,3 +986,145 @@ GO
         ]
     );
 }
+
+/// Rows of `table` as PostgreSQL prints them, ordered by id.
+fn row_texts(db: &mut TestDb, table: &str) -> Vec<String> {
+    texts(
+        &mut db.client,
+        &format!("SELECT t::text FROM {table} t ORDER BY id"),
+    )
+}
+
+/// How many logins so far came from pgmig's own TDS reader (client interface "pgmig").
+fn native_logins(tds: &pgmig_tds_server::RunningServer) -> usize {
+    tds.client_interfaces()
+        .iter()
+        .filter(|name| name.as_str() == "pgmig")
+        .count()
+}
+
+/// `columns =>` for every column of dbo.AllTypes but the legacy text, ntext and image, which
+/// the native reader hands to tiberius.
+fn modern_columns(db: &mut TestDb) -> String {
+    let modern: Vec<String> = texts(
+        &mut db.client,
+        "SELECT column_name FROM pgmig.describe('dbo.AllTypes')
+         WHERE sql_server_type NOT IN ('text', 'ntext', 'image')",
+    );
+    assert_eq!(modern.len(), 33, "{modern:?}");
+    format!(
+        "ARRAY[{}]",
+        modern
+            .iter()
+            .map(|c| format!("'{c}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+#[test]
+fn native_and_tiberius_readers_load_the_same_values() {
+    let (mut db, tds) = setup("pull_readers", TYPES_SEED);
+    let columns = modern_columns(&mut db);
+
+    assert_eq!(native_logins(&tds), 0);
+    pull(
+        &mut db,
+        &format!("'dbo.AllTypes', target => 'native_modern', columns => {columns}"),
+    );
+    assert_eq!(native_logins(&tds), 1, "the default reader is pgmig's own");
+    // With a text column the native reader gives the read to tiberius, on its own connection.
+    pull(&mut db, "'dbo.AllTypes', target => 'native_all'");
+
+    db.client
+        .batch_execute("SET pgmig.tds_reader = 'tiberius'")
+        .unwrap();
+    let logins_before = native_logins(&tds);
+    pull(
+        &mut db,
+        &format!("'dbo.AllTypes', target => 'tiberius_modern', columns => {columns}"),
+    );
+    pull(&mut db, "'dbo.AllTypes', target => 'tiberius_all'");
+    assert_eq!(native_logins(&tds), logins_before, "tiberius only");
+
+    let native = row_texts(&mut db, "native_modern");
+    assert_eq!(native.len(), 4);
+    assert_eq!(native, row_texts(&mut db, "tiberius_modern"));
+    assert_eq!(
+        row_texts(&mut db, "native_all"),
+        row_texts(&mut db, "tiberius_all")
+    );
+    // Spot checks that the comparison compares something: the non-BMP text, the 5000-char
+    // nvarchar(max) (several PLP chunks or one), and the NULL row.
+    assert!(native[1].contains("😀 non-BMP"), "{}", native[1]);
+    assert!(native[1].contains(&"é".repeat(5000)));
+    assert!(native[2].starts_with("(3,,,"), "{}", native[2]);
+}
+
+#[test]
+fn native_reader_at_every_encryption_level_and_the_smallest_packets() {
+    let tds = pgmig_tds_server::Server::start(pgmig_tds_server::ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        user: pgmig_e2e::TDS_USER.into(),
+        password: pgmig_e2e::TDS_PASSWORD.into(),
+        seed_sql: Some(TYPES_SEED.into()),
+        ..pgmig_tds_server::ServerConfig::default()
+    })
+    .unwrap();
+    // SQL Server's "Force Encryption": a client asking for login-only TLS gets all of it.
+    let forced = pgmig_tds_server::Server::start(pgmig_tds_server::ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        user: pgmig_e2e::TDS_USER.into(),
+        password: pgmig_e2e::TDS_PASSWORD.into(),
+        seed_sql: Some(TYPES_SEED.into()),
+        force_encryption: true,
+        ..pgmig_tds_server::ServerConfig::default()
+    })
+    .unwrap();
+    let mut db = TestDb::new("pull_levels");
+    add_server(&mut db.client, "src", &tds, "shop");
+    db.client
+        .batch_execute("SET TIME ZONE 'UTC'; SET pgmig.progress_interval = 0;")
+        .unwrap();
+    let columns = modern_columns(&mut db);
+    db.client
+        .batch_execute("SET pgmig.tds_reader = 'tiberius'")
+        .unwrap();
+    pull(
+        &mut db,
+        &format!("'dbo.AllTypes', target => 'expected', columns => {columns}"),
+    );
+    db.client.batch_execute("RESET pgmig.tds_reader").unwrap();
+    let expected = row_texts(&mut db, "expected");
+
+    for (name, server, options) in [
+        ("enc_on", &tds, "encrypt 'on'"),
+        ("enc_required", &tds, "encrypt 'required'"),
+        ("enc_strict", &tds, "encrypt 'strict'"),
+        ("enc_forced", &forced, "encrypt 'off'"),
+        // 512 bytes, the least SQL Server allows: rows and PLP chunks straddle packets.
+        ("packets_512", &tds, "encrypt 'on', packet_size '512'"),
+    ] {
+        db.client
+            .batch_execute(&format!(
+                "CREATE SERVER {name} FOREIGN DATA WRAPPER pgmig
+                     OPTIONS (host '127.0.0.1', port '{}', database 'shop',
+                              trust_server_certificate 'true', {options});
+                 CREATE USER MAPPING FOR CURRENT_USER SERVER {name}
+                     OPTIONS (user '{}', password '{}');",
+                server.addr().port(),
+                pgmig_e2e::TDS_USER,
+                pgmig_e2e::TDS_PASSWORD,
+            ))
+            .unwrap();
+        let native_before = native_logins(server);
+        pull(
+            &mut db,
+            &format!(
+                "'dbo.AllTypes', server => '{name}', target => '{name}', columns => {columns}"
+            ),
+        );
+        assert_eq!(native_logins(server), native_before + 1, "{name}");
+        assert_eq!(row_texts(&mut db, name), expected, "{name}");
+    }
+}

@@ -158,6 +158,7 @@ impl Server {
             tls,
             shutting_down: AtomicBool::new(false),
             connections: Mutex::new(HashMap::new()),
+            logins: Mutex::new(Vec::new()),
             next_spid: AtomicU16::new(FIRST_SPID),
             next_connection: AtomicU64::new(1),
         });
@@ -196,6 +197,13 @@ impl RunningServer {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The client interface name (LOGIN7 ibCltIntName, what SQL Server shows as
+    /// `sys.dm_exec_sessions.client_interface_name`) of every login accepted so far, in order:
+    /// tells tests which client library connected.
+    pub fn client_interfaces(&self) -> Vec<String> {
+        lock(&self.shared.logins).clone()
     }
 
     /// Number of client connections currently open.
@@ -242,6 +250,8 @@ struct Shared {
     tls: TlsSetup,
     shutting_down: AtomicBool,
     connections: Mutex<HashMap<u64, TcpStream>>,
+    /// Client interface names of the logins accepted so far, in order.
+    logins: Mutex<Vec<String>>,
     next_spid: AtomicU16,
     next_connection: AtomicU64,
 }
@@ -524,6 +534,7 @@ fn login_session(
         return Ok(None);
     };
 
+    lock(&shared.logins).push(login.client_interface.clone());
     let packet_size = match login.packet_size {
         0 => packet::DEFAULT_PACKET_SIZE,
         n => (n as usize).clamp(packet::MIN_PACKET_SIZE, packet::MAX_PACKET_SIZE),

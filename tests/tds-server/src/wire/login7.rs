@@ -31,6 +31,8 @@ pub struct Login7 {
     pub server_name: String,
     pub language: String,
     pub database: String,
+    /// The client library's name (ibCltIntName): `sys.dm_exec_sessions.client_interface_name`.
+    pub client_interface: String,
     pub integrated_security: bool,
     pub read_only_intent: bool,
     /// Feature ids the client asked for in FeatureExt.
@@ -110,7 +112,7 @@ pub fn parse(payload: &[u8]) -> Result<Login7, ProtocolError> {
     // ibExtension/cbExtension: with fExtension its offset points at a DWORD offset of the
     // FeatureExt block; the length is in bytes here, not characters.
     let extension = string_at(&mut r)?;
-    let _client_interface = string_at(&mut r)?;
+    let client_interface = string_at(&mut r)?;
     let language = string_at(&mut r)?;
     let database = string_at(&mut r)?;
 
@@ -149,6 +151,7 @@ pub fn parse(payload: &[u8]) -> Result<Login7, ProtocolError> {
         server_name: text(server_name)?,
         language: text(language)?,
         database: text(database)?,
+        client_interface: text(client_interface)?,
         integrated_security: flags2 & FLAG2_INTEGRATED_SECURITY != 0,
         read_only_intent: type_flags & TYPE_READ_ONLY_INTENT != 0,
         features,
