@@ -467,9 +467,39 @@ fn check_key_columns(columns: &[PgColumn], key: &[String]) -> Result<(), SqlGenE
     Ok(())
 }
 
+/// A query whose one value is the `ALTER TABLE` that stores the temporary table `table`'s
+/// compressible columns (storage `extended`: text, varchar, bytea, xml, ...) uncompressed, or
+/// NULL when it has none. For the upsert's staging table: it lives for one statement, so
+/// compressing its values (pglz) only costs time. 300K posts, COPY into the staging table:
+/// 2.05-2.49 s compressed, 1.43-1.95 s not; the merge after it took the same either way.
+pub fn pg_uncompressed_storage_query(table: &str) -> String {
+    let qualified = quote_pg_qualified("pg_temp", table);
+    format!(
+        "SELECT {} || string_agg(format('ALTER COLUMN %I SET STORAGE EXTERNAL', attname), ', ') \
+         FROM pg_attribute WHERE attrelid = {}::regclass AND attnum > 0 \
+         AND NOT attisdropped AND attstorage = 'x'",
+        pg_literal(&format!("ALTER TABLE {qualified} ")),
+        pg_literal(&qualified),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn staging_storage_query_names_the_temp_table_quoted() {
+        let sql = pg_uncompressed_storage_query("my\"stage");
+        assert!(
+            sql.starts_with(r#"SELECT 'ALTER TABLE "pg_temp"."my""stage" ' || string_agg("#),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(r#"attrelid = '"pg_temp"."my""stage"'::regclass"#),
+            "{sql}"
+        );
+        assert!(sql.ends_with("attstorage = 'x'"), "{sql}");
+    }
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()

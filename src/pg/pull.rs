@@ -12,8 +12,8 @@ use pgmig_core::ident::{
 };
 use pgmig_core::plan::{plan_pull, FieldEncoding, Mode, PullPlan};
 use pgmig_core::sqlgen::{
-    pg_create_table, pg_literal, pg_sync_identity, pg_upsert, tsql_pull_select,
-    upsert_prefilter_pays, PgColumn, PullQuery,
+    pg_create_table, pg_literal, pg_sync_identity, pg_uncompressed_storage_query, pg_upsert,
+    tsql_pull_select, upsert_prefilter_pays, PgColumn, PullQuery,
 };
 use pgmig_core::typemap::{check_target_columns, PgType, SourceColumn};
 use pgrx::prelude::*;
@@ -590,6 +590,11 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
             list.join(", "),
             target.quoted()
         ))?;
+        let uncompressed = Spi::get_one::<String>(&pg_uncompressed_storage_query(STAGE_TABLE))
+            .map_err(spi_error)?;
+        if let Some(alter) = uncompressed {
+            run_sql(&alter)?;
+        }
         Some(
             Spi::get_one::<pg_sys::Oid>(&format!(
                 "SELECT {}::regclass::oid",

@@ -151,7 +151,10 @@ pub fn add_server(
 pub fn texts(client: &mut Client, sql: &str) -> Vec<String> {
     client
         .query(sql, &[])
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|e| match e.as_db_error() {
+            Some(db) => panic!("{sql}: {}", db.message()),
+            None => panic!("{sql}: {e}"),
+        })
         .iter()
         .map(|row| {
             row.get::<_, Option<String>>(0)

@@ -460,6 +460,18 @@ fn upsert_twice_writes_nothing_the_second_time() {
         ["0"],
         "identical rows must not even be row-locked"
     );
+    // The staging table (dropped at commit) keeps text uncompressed: it lives for one statement.
+    db.client.batch_execute("BEGIN").unwrap();
+    pull(&mut db, "'dbo.Posts', mode => 'upsert'");
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT attname || ' ' || attstorage::text FROM pg_attribute
+             WHERE attrelid = 'pg_temp.pgmig_stage'::regclass AND attnum > 0 ORDER BY attnum"
+        ),
+        ["id p", "title e", "score p", "created p"]
+    );
+    db.client.batch_execute("ROLLBACK").unwrap();
     // Changed and missing rows in the target are put back; a target-only row stays.
     db.client
         .batch_execute(
