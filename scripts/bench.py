@@ -15,6 +15,10 @@ and each ratio is the median of the ratios within a round. Methods:
   upsert_empty   pgmig.pull_table(mode => 'upsert') into a missing target
   upsert_10pct   mode => 'upsert' after 10% of the target's rows were changed
   upsert_same    mode => 'upsert' with nothing changed
+  upsert_wm_10pct  incremental sync (watermark => the last-activity column) after the newest
+                 10% of rows changed: the stored watermark is set to the 90th percentile and
+                 the target's rows above it changed, so the run reads and writes those 10%
+  upsert_wm_same incremental sync with nothing changed since the previous run
   tds_fdw        INSERT INTO target SELECT * FROM a tds_fdw foreign table (Debian's tds_fdw)
 
 The peak private resident memory (RssAnon, sampled every 10 ms from /proc) of each method's
@@ -46,6 +50,8 @@ TABLES = [t.strip() for t in os.environ.get("TABLE", "votes,posts").split(",") i
 RESULTS = os.environ.get("RESULTS", "bench/results")
 FILES = os.environ.get("BENCH_FILES", "/tmp/pgmig-bench-files")
 SOURCE = {"posts": "dbo.Posts", "votes": "dbo.Votes"}
+# The incremental sync's watermark: the newest activity of a row (both NOT NULL datetime).
+WATERMARK = {"posts": "LastActivityDate", "votes": "CreationDate"}
 DATABASE = "StackOverflow2010"
 PEER_ERRORS = {}
 
@@ -204,6 +210,17 @@ def main():
         pull = f"SELECT * FROM pgmig.pull_table('{source}', target => '{t}'"
         change = [f"UPDATE {t} SET creationdate = creationdate + interval '1 second' "
                   "WHERE id % 10 = 0", f"VACUUM {t}"]
+        # The newest 10% by the watermark column changed in the target, and the stored
+        # watermark set below them: as if the source's newest 10% changed since the last run.
+        mark = WATERMARK[table]
+        p90 = (f"(SELECT to_char(percentile_disc(0.9) WITHIN GROUP (ORDER BY {mark.lower()}), "
+               f"'YYYY-MM-DD\"T\"HH24:MI:SS.MS') FROM {t})")
+        watermark_10pct = [
+            f"SELECT pgmig.watermark_set('src', '{source}', '{t}', '{mark}', 'datetime', NULL, "
+            f"{p90}, NULL)",
+            f"UPDATE {t} SET creationdate = creationdate + interval '1 second' "
+            f"WHERE {mark.lower()} > {p90}::timestamp",
+            f"VACUUM {t}"]
         # The peer: tds_fdw, same rows into the same table definition.
         _, columns = psql(
             "SELECT string_agg(format('%I %s OPTIONS (column_name %L)', attname, "
@@ -227,6 +244,10 @@ def main():
             ("upsert_empty", pull + ", mode => 'upsert')", drop, True),
             ("upsert_10pct", pull + ", mode => 'upsert')", change, True),
             ("upsert_same", pull + ", mode => 'upsert')", f"VACUUM {t}", True),
+            ("upsert_wm_10pct", pull + f", mode => 'upsert', watermark => '{mark}')",
+             watermark_10pct, True),
+            # The run before stored the source's high mark: nothing is newer.
+            ("upsert_wm_same", pull + f", mode => 'upsert', watermark => '{mark}')", None, True),
             ("tds_fdw",
              f"BEGIN; CREATE TABLE {t} {like}; INSERT INTO {t} SELECT * FROM f_{table}; COMMIT",
              drop, False),
@@ -282,6 +303,8 @@ def report(results):
             "append/append_tiberius": ratio(results, table, "append", "append_tiberius"),
             "upsert_10pct/append": ratio(results, table, "upsert_10pct", "append"),
             "upsert_same/append": ratio(results, table, "upsert_same", "append"),
+            "upsert_wm_10pct/append": ratio(results, table, "upsert_wm_10pct", "append"),
+            "upsert_wm_same/append": ratio(results, table, "upsert_wm_same", "append"),
             "append/ceiling allowed by CPU": append_bound_by_cpu(results, table),
             "private_rss_growth": round(large / small, 3) if small and large else None,
         }

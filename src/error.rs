@@ -8,6 +8,7 @@ use pgmig_core::ident::IdentError;
 use pgmig_core::options::OptionError;
 use pgmig_core::plan::PlanError;
 use pgmig_core::typemap::ColumnMismatch;
+use pgmig_core::watermark::{WatermarkError, WATERMARK_TYPES};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::{PgLogLevel, PgSqlErrorCode};
 use std::fmt;
@@ -111,6 +112,13 @@ pub enum PgmigError {
         row_number: u64,
         error: ValueError,
     },
+    /// `watermark =>` names a column the source table does not have.
+    UnknownWatermarkColumn {
+        name: String,
+        available: Vec<String>,
+    },
+    /// `watermark =>` names a column whose type cannot be a watermark.
+    WatermarkType(WatermarkError),
     /// A feature pgmig does not support (yet), with what to do instead.
     Unsupported { what: String, hint: String },
     /// A bug in pgmig; the message says where.
@@ -163,6 +171,8 @@ impl PgmigError {
             PgmigError::TargetNotTable { .. } => ERRCODE_WRONG_OBJECT_TYPE,
             PgmigError::TargetHasDependents { .. } => ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST,
             PgmigError::TargetKeyNotUnique { .. } => ERRCODE_INVALID_COLUMN_REFERENCE,
+            PgmigError::UnknownWatermarkColumn { .. } => ERRCODE_UNDEFINED_COLUMN,
+            PgmigError::WatermarkType(_) => ERRCODE_DATATYPE_MISMATCH,
             PgmigError::Value { error, .. } => match error {
                 ValueError::Encode(EncodeError::NulInString { .. }) => {
                     ERRCODE_UNTRANSLATABLE_CHARACTER
@@ -263,6 +273,13 @@ impl PgmigError {
             PgmigError::TargetKeyNotUnique { key, .. } => Some(format!(
                 "Add a primary key or unique index on ({}), or name other key columns with key =>.",
                 key.join(", ")
+            )),
+            PgmigError::UnknownWatermarkColumn { available, .. } => Some(format!(
+                "The source table's columns are: {}.",
+                available.join(", ")
+            )),
+            PgmigError::WatermarkType(_) => Some(format!(
+                "A watermark column is one of: {WATERMARK_TYPES}; rowversion is the safe choice."
             )),
             PgmigError::Value {
                 error: ValueError::Encode(EncodeError::NulInString { .. }),
@@ -387,6 +404,13 @@ impl fmt::Display for PgmigError {
                 "target table {target} has no primary key or unique index on ({})",
                 key.join(", ")
             ),
+            PgmigError::UnknownWatermarkColumn { name, .. } => {
+                write!(
+                    f,
+                    "watermark column \"{name}\" not found in the source table"
+                )
+            }
+            PgmigError::WatermarkType(error) => write!(f, "{error}"),
             PgmigError::Value { column, .. } => {
                 write!(f, "cannot load a value of source column \"{column}\"")
             }

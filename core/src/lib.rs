@@ -13,3 +13,4 @@ pub mod tds_wire;
 pub mod temporal;
 pub mod text;
 pub mod typemap;
+pub mod watermark;

@@ -291,7 +291,7 @@ pub fn tsql_cast_for(source: &SourceColumn) -> Option<&'static str> {
 
 /// The column of `source` that `wanted` names: the exact spelling first, else the one column
 /// equal ignoring case (SQL Server's default collations are case-insensitive).
-fn find_column(source: &[SourceColumn], wanted: &str) -> Option<usize> {
+pub fn find_column(source: &[SourceColumn], wanted: &str) -> Option<usize> {
     if let Some(i) = source.iter().position(|c| c.name == wanted) {
         return Some(i);
     }

@@ -94,6 +94,8 @@ pub struct PullQuery<'a> {
     pub order_by: &'a [String],
     pub range: Option<KeyRange>,
     pub filter: Option<&'a str>,
+    /// A condition pgmig built (the watermark range of an incremental sync), pasted as is.
+    pub condition: Option<&'a str>,
 }
 
 /// The T-SQL SELECT for a pull. No `NOLOCK`: dirty reads can skip or repeat rows.
@@ -123,6 +125,9 @@ pub fn tsql_pull_select(query: &PullQuery<'_>) -> Result<String, SqlGenError> {
         check_filter(filter)?;
         // On lines of its own, so a trailing `--` comment cannot swallow the closing parenthesis.
         conditions.push(format!("(\n{filter}\n)"));
+    }
+    if let Some(condition) = query.condition {
+        conditions.push(format!("({condition})"));
     }
     if !conditions.is_empty() {
         sql.push_str(" WHERE ");
@@ -532,6 +537,7 @@ mod tests {
             order_by: &[],
             range: None,
             filter: None,
+            condition: None,
         })
         .unwrap();
         assert_eq!(
@@ -556,12 +562,13 @@ mod tests {
                 to: Some(KeyBound::Literal(1_000_000)),
             }),
             filter: Some("Score > 10 -- popular only"),
+            condition: Some("[Edited] > 5"),
         })
         .unwrap();
         assert_eq!(
             sql,
             "SELECT [Id], [Score] FROM [dbo].[Posts] WHERE [Id] >= -5 AND [Id] < 1000000 AND (\n\
-             Score > 10 -- popular only\n) ORDER BY [Id]"
+             Score > 10 -- popular only\n) AND ([Edited] > 5) ORDER BY [Id]"
         );
         let sql = tsql_pull_select(&PullQuery {
             schema: "s",
@@ -574,6 +581,7 @@ mod tests {
                 to: Some(KeyBound::Parameter(1)),
             }),
             filter: None,
+            condition: None,
         })
         .unwrap();
         assert_eq!(
@@ -587,6 +595,7 @@ mod tests {
             order_by: &[],
             range: None,
             filter: None,
+            condition: None,
         })
         .is_err());
     }

@@ -60,6 +60,30 @@ impl SourceColumn {
         }
     }
 
+    /// A nullable column of system type `type_name`, outside any key (tests only).
+    #[cfg(test)]
+    pub(crate) fn for_test(
+        name: &str,
+        type_name: &str,
+        max_length: i16,
+        precision: u8,
+        scale: u8,
+    ) -> SourceColumn {
+        SourceColumn {
+            name: name.into(),
+            type_name: type_name.into(),
+            base_type_name: Some(type_name.into()),
+            max_length,
+            precision,
+            scale,
+            is_nullable: true,
+            is_identity: false,
+            is_computed: false,
+            collation_name: None,
+            primary_key_ordinal: None,
+        }
+    }
+
     /// The type that decides the mapping: the base system type, or the declared one for CLR
     /// types. Lower case, as `sys.types` spells system types.
     pub fn effective_type(&self) -> String {
@@ -556,19 +580,7 @@ mod tests {
     use super::*;
 
     fn column(type_name: &str, max_length: i16, precision: u8, scale: u8) -> SourceColumn {
-        SourceColumn {
-            name: "c".into(),
-            type_name: type_name.into(),
-            base_type_name: Some(type_name.into()),
-            max_length,
-            precision,
-            scale,
-            is_nullable: true,
-            is_identity: false,
-            is_computed: false,
-            collation_name: None,
-            primary_key_ordinal: None,
-        }
+        SourceColumn::for_test("c", type_name, max_length, precision, scale)
     }
 
     fn mapped(type_name: &str, max_length: i16, precision: u8, scale: u8) -> String {

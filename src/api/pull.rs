@@ -20,6 +20,7 @@ fn pull_table(
     columns: default!(Option<Vec<String>>, "NULL"),
     filter: default!(Option<&str>, "NULL"),
     batch_rows: default!(Option<i32>, "NULL"),
+    watermark: default!(Option<&str>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -44,6 +45,8 @@ fn pull_table(
         columns,
         filter: filter.map(str::to_string),
         batch_rows,
+        watermark: watermark.map(str::to_string),
+        run_id: 0,
     };
     let run_id = runs::next_run_id();
     let (role, xid) = runs::current_role_and_xid();
@@ -63,6 +66,7 @@ fn pull_table(
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         // The run log names the server used, not the argument, even when the pull fails later.
         let mut args = args;
+        args.run_id = run_id;
         if let Ok(server) = resolve_server(args.server.as_deref()) {
             record.server = Some(server.clone());
             args.server = Some(server);
@@ -151,3 +155,4 @@ fn sqlstate_text(code: PgSqlErrorCode) -> String {
 }
 
 extension_sql_file!("../../sql/runs.sql", name = "runs");
+extension_sql_file!("../../sql/watermarks.sql", name = "watermarks");

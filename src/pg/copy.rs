@@ -315,8 +315,9 @@ impl CopySource for ChannelSource<'_> {
                 // Raised from inside COPY: the statement fails, nothing of it stays.
                 Some(StreamMessage::Failed(error)) => error.report(),
                 Some(StreamMessage::Note(note)) => pgrx::debug1!("pgmig: {note}"),
-                Some(StreamMessage::Columns(_)) => {
-                    PgmigError::Internal("column list in the middle of a stream".into()).report()
+                Some(StreamMessage::Columns(_) | StreamMessage::Text(_)) => {
+                    PgmigError::Internal("a query's answer in the middle of a stream".into())
+                        .report()
                 }
                 None => PgmigError::Internal(
                     "the network thread ended without finishing the stream".into(),

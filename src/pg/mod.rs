@@ -4,6 +4,7 @@ pub mod copy;
 pub mod pull;
 pub mod runs;
 pub mod server;
+pub mod watermark;
 
 /// Raises PostgreSQL's pending cancel or timeout, if any. Passed to the network side's waits.
 pub fn check_interrupts() {

@@ -3,6 +3,7 @@
 //! own COPY, in the chosen mode. Every check a user can fail runs before the first row moves.
 
 use super::copy::{copy_from, ChannelSource, CopyInto};
+use super::watermark::{self, NextWatermark};
 use super::{check_interrupts, server::connect_params};
 use crate::error::{PgmigError, Result};
 use crate::gucs;
@@ -16,6 +17,7 @@ use pgmig_core::sqlgen::{
     tsql_pull_select, upsert_prefilter_pays, PgColumn, PullQuery,
 };
 use pgmig_core::typemap::{check_target_columns, PgType, SourceColumn};
+use pgmig_core::watermark::{plan_watermark, WatermarkRequest};
 use pgrx::prelude::*;
 use std::time::Instant;
 
@@ -34,6 +36,10 @@ pub struct PullArgs {
     pub columns: Option<Vec<String>>,
     pub filter: Option<String>,
     pub batch_rows: Option<i32>,
+    /// The source column of an incremental sync (`upsert` only).
+    pub watermark: Option<String>,
+    /// The run's id in `pgmig.runs`, stored with the watermark.
+    pub run_id: i64,
 }
 
 /// What a finished pull reports.
@@ -105,7 +111,7 @@ pub fn resolve_server(given: Option<&str>) -> Result<String> {
     }
 }
 
-fn spi_error(error: pgrx::spi::Error) -> PgmigError {
+pub(crate) fn spi_error(error: pgrx::spi::Error) -> PgmigError {
     PgmigError::Internal(format!("SPI: {error}"))
 }
 
@@ -490,6 +496,21 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         mode,
         case,
     )?;
+    let watermark_column =
+        match &args.watermark {
+            Some(name) if mode != Mode::Upsert => return Err(PgmigError::InvalidArgument {
+                message: format!(
+                    "watermark \"{name}\" needs mode => 'upsert', not '{}'",
+                    mode.name()
+                ),
+                hint: Some(
+                    "An incremental sync re-reads changed rows; only upsert updates them in place."
+                        .into(),
+                ),
+            }),
+            Some(name) => Some(watermark::watermark_column(&source.columns, name)?),
+            None => None,
+        };
     let target = target_name(args.target.as_deref(), &source.table)?;
     let existing = find_target(&target)?;
     if let Some(existing) = &existing {
@@ -527,17 +548,20 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
     let column_names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let (select_columns, encodings) = plan.wire(&encodings(&columns)?);
     let order_by = plan.key_source_names();
-    let sql = tsql_pull_select(&PullQuery {
-        schema: &source.schema,
-        table: &source.table,
-        columns: &select_columns,
-        order_by: &order_by,
-        range: None,
-        filter: args.filter.as_deref(),
-    })
-    .map_err(|e| PgmigError::Internal(e.to_string()))?;
-    let stream_plan = StreamPlan {
-        sql,
+    let select = |condition: Option<&str>| {
+        tsql_pull_select(&PullQuery {
+            schema: &source.schema,
+            table: &source.table,
+            columns: &select_columns,
+            order_by: &order_by,
+            range: None,
+            filter: args.filter.as_deref(),
+            condition,
+        })
+        .map_err(|e| PgmigError::Internal(e.to_string()))
+    };
+    let mut stream_plan = StreamPlan {
+        sql: select(None)?,
         encodings,
         column_names: plan.columns.iter().map(|c| c.source.name.clone()).collect(),
         key: plan.key.clone(),
@@ -570,6 +594,43 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         }
     };
     let load_relid = relid_of(&load_target)?;
+    let source_display = format!("{}.{}", source.schema, source.table);
+    // An incremental sync: the high mark first, then the rows after the stored value up to it.
+    let next_watermark = match &watermark_column {
+        Some(column) => {
+            let high = source.session.query_text(
+                &column.tsql_high_mark(&source.schema, &source.table),
+                &mut check_interrupts,
+            )?;
+            let stored = watermark::stored(&source.server, &source_display, load_relid)?;
+            let request = WatermarkRequest {
+                column,
+                filter: args.filter.as_deref(),
+                target_relid: load_relid.to_u32(),
+            };
+            let planned = plan_watermark(&request, stored.as_ref(), high.as_deref())
+                .map_err(|e| PgmigError::Protocol(format!("watermark high mark: {e}")))?;
+            let upto = planned
+                .advance_to
+                .as_ref()
+                .map_or("no value yet".to_string(), |v| v.text.clone());
+            match (&planned.full_reason, &planned.after) {
+                (Some(reason), _) => pgrx::notice!(
+                    "pgmig: watermark {}: reading the whole table ({reason}); up to {upto}",
+                    column.name
+                ),
+                (None, Some(after)) => pgrx::notice!(
+                    "pgmig: watermark {}: rows after {} up to {upto}",
+                    column.name,
+                    after.text
+                ),
+                (None, None) => {}
+            }
+            stream_plan.sql = select(planned.condition.as_deref())?;
+            planned.advance_to
+        }
+        None => None,
+    };
     // FREEZE needs a table created or emptied in this transaction, and not partitioned.
     let freeze = match (mode, &existing) {
         (Mode::Replace, _) | (_, None) => true,
@@ -637,7 +698,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
     };
     let mut summary = PullSummary {
         server: source.server.clone(),
-        source: format!("{}.{}", source.schema, source.table),
+        source: source_display.clone(),
         target: target.display(),
         mode: mode.name().to_string(),
         ..PullSummary::default()
@@ -689,6 +750,18 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         columns
     };
     sync_identities(&load_target, &loaded_columns)?;
+    if let (Some(column), Some(value)) = (&watermark_column, &next_watermark) {
+        watermark::store(&NextWatermark {
+            server: &source.server,
+            source: &source_display,
+            target: &target,
+            relid: load_relid,
+            column,
+            filter: args.filter.as_deref(),
+            value,
+            run_id: args.run_id,
+        })?;
+    }
     if let (Mode::Replace, Some(existing)) = (mode, &existing) {
         swap_in(&load_target, &target, existing)?;
     } else if mode == Mode::Replace {

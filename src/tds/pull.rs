@@ -29,7 +29,14 @@ const CHUNK_CAPACITY: usize = CHUNK_BYTES + CHUNK_BYTES / 4;
 
 /// What the main thread asks of the network thread.
 pub enum PullRequest {
-    Describe { schema: String, table: String },
+    Describe {
+        schema: String,
+        table: String,
+    },
+    /// A query of one nvarchar value (a watermark's high mark).
+    Text {
+        sql: String,
+    },
     Stream(StreamPlan),
 }
 
@@ -106,17 +113,45 @@ impl PullSession {
         table: &str,
         check_interrupts: &mut dyn FnMut(),
     ) -> Result<Vec<SourceColumn>> {
-        self.request(PullRequest::Describe {
+        let request = PullRequest::Describe {
             schema: schema.to_string(),
             table: table.to_string(),
-        })?;
+        };
+        match self.ask(request, "describe", check_interrupts)? {
+            StreamMessage::Columns(columns) => Ok(columns),
+            _ => Err(PgmigError::Internal("unexpected answer to describe".into())),
+        }
+    }
+
+    /// The value of a query that returns one nvarchar value (`None`: NULL or no row).
+    pub fn query_text(
+        &mut self,
+        sql: &str,
+        check_interrupts: &mut dyn FnMut(),
+    ) -> Result<Option<String>> {
+        let request = PullRequest::Text {
+            sql: sql.to_string(),
+        };
+        match self.ask(request, "a query", check_interrupts)? {
+            StreamMessage::Text(value) => Ok(value),
+            _ => Err(PgmigError::Internal("unexpected answer to a query".into())),
+        }
+    }
+
+    /// Sends a request that has one answer and waits for it; a failure is the error.
+    fn ask(
+        &mut self,
+        request: PullRequest,
+        what: &str,
+        check_interrupts: &mut dyn FnMut(),
+    ) -> Result<StreamMessage> {
+        self.request(request)?;
         match self.task.recv(check_interrupts) {
-            Some(StreamMessage::Columns(columns)) => Ok(columns),
             Some(StreamMessage::Failed(error)) => Err(error),
-            Some(_) => Err(PgmigError::Internal("unexpected answer to describe".into())),
-            None => Err(PgmigError::Internal(
-                "the network thread ended without describing the table".into(),
-            )),
+            Some(answer) => Ok(answer),
+            None => Err(PgmigError::Internal(format!(
+                "the network thread ended without answering {what}"
+            ))),
         }
     }
 
@@ -156,6 +191,13 @@ async fn serve(
             PullRequest::Describe { schema, table } => {
                 let message = match describe(&mut client, &params, &schema, &table).await {
                     Ok(columns) => StreamMessage::Columns(columns),
+                    Err(error) => StreamMessage::Failed(error),
+                };
+                out.send(message).is_ok()
+            }
+            PullRequest::Text { sql } => {
+                let message = match query_text(&mut client, &params, &sql).await {
+                    Ok(value) => StreamMessage::Text(value),
                     Err(error) => StreamMessage::Failed(error),
                 };
                 out.send(message).is_ok()
@@ -210,6 +252,27 @@ async fn describe(
         .await
         .map_err(|e| params.query_error(e))?;
     rows.iter().map(|row| source_column(row, params)).collect()
+}
+
+async fn query_text(
+    client: &mut super::connect::TdsClient,
+    params: &ConnectParams,
+    sql: &str,
+) -> Result<Option<String>> {
+    let row = client
+        .simple_query(sql)
+        .await
+        .map_err(|e| params.query_error(e))?
+        .into_row()
+        .await
+        .map_err(|e| params.query_error(e))?;
+    match row {
+        Some(row) => row
+            .try_get::<&str, _>(0)
+            .map(|v| v.map(str::to_owned))
+            .map_err(|e| params.query_error(e)),
+        None => Ok(None),
+    }
 }
 
 fn source_column(row: &tiberius::Row, params: &ConnectParams) -> Result<SourceColumn> {

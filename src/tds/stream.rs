@@ -17,6 +17,8 @@ pub enum StreamMessage {
     End { rows: u64, last: bool },
     /// The source failed; the statement must fail with this error.
     Failed(PgmigError),
+    /// The one value of a one-value query, as text (`None`: NULL or no row).
+    Text(Option<String>),
     /// Something worth a DEBUG1 line (which reader read the rows, and why).
     Note(String),
 }

@@ -395,6 +395,7 @@ impl Session {
                 self.tran_count -= 1;
                 if self.tran_count == 0 {
                     self.undo.clear();
+                    self.transaction_ended();
                 }
                 Ok(vec![done(None)])
             }
@@ -439,6 +440,28 @@ impl Session {
             }
         }
         self.tran_count = 0;
+        self.transaction_ended();
+    }
+
+    /// The next rowversion of the database; inside a transaction the first one is remembered
+    /// until it ends (MIN_ACTIVE_ROWVERSION()).
+    pub(crate) fn next_rowversion(&mut self) -> u64 {
+        let v = self
+            .engine
+            .state
+            .rowversion
+            .fetch_add(1, AtomicOrdering::SeqCst)
+            + 1;
+        if self.tran_count > 0 {
+            lock_open_rowversions(&self.engine)
+                .entry(self.spid)
+                .or_insert(v);
+        }
+        v
+    }
+
+    fn transaction_ended(&mut self) {
+        lock_open_rowversions(&self.engine).remove(&self.spid);
     }
 
     /// Remembers a table's contents before the open transaction first changes them.
@@ -1251,12 +1274,7 @@ impl Session {
                     identity_next = Some(next);
                     last_identity = Some(next);
                 } else if c.sql_type == SqlType::RowVersion {
-                    let v = self
-                        .engine
-                        .state
-                        .rowversion
-                        .fetch_add(1, AtomicOrdering::SeqCst)
-                        + 1;
+                    let v = self.next_rowversion();
                     row[i] = Value::Bytes(Arc::from(v.to_be_bytes().as_slice()));
                 } else if let Some((e, ..)) = &c.default {
                     let (from, v) = self.scalar_typed(e)?;
@@ -1442,12 +1460,7 @@ impl Session {
                 }
             }
             if let Some(rv) = rv_col {
-                let v = self
-                    .engine
-                    .state
-                    .rowversion
-                    .fetch_add(1, AtomicOrdering::SeqCst)
-                    + 1;
+                let v = self.next_rowversion();
                 new[rv] = Value::Bytes(Arc::from(v.to_be_bytes().as_slice()));
             }
             self.compute_columns(&def, &mut new)?;
@@ -2037,4 +2050,15 @@ fn position(rows: &[Row], row: &[Value], key: &[(usize, bool)]) -> (usize, bool)
     let at = rows.partition_point(|r| key_cmp(r, row, key) == std::cmp::Ordering::Less);
     let equal = rows.get(at).is_some_and(|r| same_key(r, row, key));
     (at, equal)
+}
+
+/// The open transactions' first rowversions (a poisoned lock still holds a usable map).
+pub(crate) fn lock_open_rowversions(
+    engine: &super::Engine,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<u16, u64>> {
+    engine
+        .state
+        .open_rowversions
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -1979,6 +1979,20 @@ impl Binder<'_> {
                 want(1..=1)?;
                 make(Func::IsNumeric, bound, SqlType::Int, false)
             }
+            // The lowest rowversion an open transaction holds, else the next one (@@DBTS + 1):
+            // every rowversion below it is committed.
+            "MIN_ACTIVE_ROWVERSION" => {
+                want(0..=0)?;
+                let open = super::exec::lock_open_rowversions(&s.engine)
+                    .values()
+                    .min()
+                    .copied();
+                let next = s.engine.state.rowversion.load(AtomicOrdering::SeqCst) + 1;
+                Typed::constant(
+                    Value::Bytes(Arc::from(open.unwrap_or(next).to_be_bytes().as_slice())),
+                    SqlType::Binary { len: 8 },
+                )
+            }
             "NEWID" => {
                 want(0..=0)?;
                 Typed {

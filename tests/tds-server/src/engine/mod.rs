@@ -106,6 +106,9 @@ pub(crate) struct EngineState {
     next_database_id: AtomicI32,
     /// The rowversion counter (SQL Server keeps one per database; one here is enough).
     pub(crate) rowversion: AtomicU64,
+    /// The first rowversion each session with an open transaction took, by spid: what
+    /// MIN_ACTIVE_ROWVERSION() looks at.
+    pub(crate) open_rowversions: Mutex<HashMap<u16, u64>>,
     /// The database the last seed script `USE`d; generated tables go there.
     last_seeded_database: Mutex<Option<String>>,
 }
@@ -131,6 +134,7 @@ impl Engine {
                 next_spid: AtomicU16::new(FIRST_SPID),
                 next_database_id: AtomicI32::new(FIRST_USER_DATABASE_ID),
                 rowversion: AtomicU64::new(2000),
+                open_rowversions: Mutex::new(HashMap::new()),
                 last_seeded_database: Mutex::new(None),
             }),
         }
@@ -393,6 +397,15 @@ pub struct Session {
     pub(crate) variables: Variables,
     /// The table with IDENTITY_INSERT ON: (database id, object id, name for messages).
     pub(crate) identity_insert: Option<(i32, i32, String)>,
+}
+
+/// SQL Server rolls back what a session leaves open when it disconnects.
+impl Drop for Session {
+    fn drop(&mut self) {
+        if self.tran_count > 0 {
+            self.rollback();
+        }
+    }
 }
 
 impl Session {

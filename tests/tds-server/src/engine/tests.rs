@@ -2016,3 +2016,111 @@ fn clr_operations_not_implemented_are_refused_with_40517() {
     );
     assert_eq!(e.number, 1919);
 }
+
+#[test]
+fn min_active_rowversion_stays_below_open_transactions_and_a_disconnect_rolls_back() {
+    let e = engine();
+    let mut a = session(&e);
+    let mut b = session(&e);
+    ok(
+        &mut a,
+        "CREATE TABLE dbo.Rv (k int PRIMARY KEY, rv rowversion)",
+    );
+    ok(&mut a, "INSERT INTO dbo.Rv (k) VALUES (1)");
+    let first = one(&mut a, "SELECT rv FROM dbo.Rv WHERE k = 1");
+    let dbts = one(&mut a, "SELECT @@DBTS");
+    assert_eq!(dbts, first, "@@DBTS is the last rowversion taken");
+    let bytes = |v: &Value| match v {
+        Value::Bytes(b) => u64::from_be_bytes(b.as_ref().try_into().unwrap()),
+        other => panic!("{other:?}"),
+    };
+    // No open transaction: the next rowversion.
+    assert_eq!(
+        bytes(&one(&mut b, "SELECT MIN_ACTIVE_ROWVERSION()")),
+        bytes(&first) + 1
+    );
+    // b opens a transaction and takes a rowversion; a commits one after it.
+    ok(&mut b, "BEGIN TRAN");
+    ok(&mut b, "INSERT INTO dbo.Rv (k) VALUES (2)");
+    let open = bytes(&one(&mut b, "SELECT rv FROM dbo.Rv WHERE k = 2"));
+    ok(&mut a, "INSERT INTO dbo.Rv (k) VALUES (3)");
+    assert_eq!(bytes(&one(&mut a, "SELECT MIN_ACTIVE_ROWVERSION()")), open);
+    // What a watermark reads: committed rows below it only.
+    assert_eq!(
+        one(
+            &mut a,
+            "SELECT CONVERT(nvarchar(40), MAX(rv), 1) FROM dbo.Rv WHERE rv < MIN_ACTIVE_ROWVERSION()"
+        ),
+        text(&format!("0x{:016X}", bytes(&first)))
+    );
+    ok(&mut b, "COMMIT");
+    assert!(bytes(&one(&mut a, "SELECT MIN_ACTIVE_ROWVERSION()")) > open + 1);
+    // A session that disconnects inside a transaction is rolled back, and holds nothing.
+    ok(&mut b, "BEGIN TRAN");
+    ok(&mut b, "UPDATE dbo.Rv SET k = 20 WHERE k = 2");
+    assert!(
+        bytes(&one(&mut a, "SELECT MIN_ACTIVE_ROWVERSION()"))
+            <= bytes(&one(&mut a, "SELECT @@DBTS"))
+    );
+    drop(b);
+    assert_eq!(
+        one(&mut a, "SELECT COUNT(*) FROM dbo.Rv WHERE k = 2"),
+        Value::Int(1)
+    );
+    assert_eq!(
+        bytes(&one(&mut a, "SELECT MIN_ACTIVE_ROWVERSION()")),
+        bytes(&one(&mut a, "SELECT @@DBTS")) + 1
+    );
+    assert_eq!(error(&mut a, "SELECT MIN_ACTIVE_ROWVERSION(1)").number, 174);
+}
+
+#[test]
+fn watermark_texts_round_trip_through_convert_styles() {
+    let e = engine();
+    let mut s = session(&e);
+    ok(
+        &mut s,
+        "CREATE TABLE dbo.W (k int PRIMARY KEY, d datetime, d2 datetime2(7), dd date)",
+    );
+    ok(&mut s, "INSERT INTO dbo.W VALUES (1, '2010-01-01T10:00:00.003', '2010-01-01T10:00:00.1234567', '2010-01-01'), (2, '2010-01-01T10:00:00', '2010-01-01T10:00:00.1234568', '2010-01-02')");
+    assert_eq!(
+        one(
+            &mut s,
+            "SELECT CONVERT(nvarchar(40), MAX(d), 126) FROM dbo.W"
+        ),
+        text("2010-01-01T10:00:00.003")
+    );
+    assert_eq!(
+        one(
+            &mut s,
+            "SELECT CONVERT(nvarchar(40), MAX(d2), 126) FROM dbo.W"
+        ),
+        text("2010-01-01T10:00:00.1234568")
+    );
+    assert_eq!(
+        one(
+            &mut s,
+            "SELECT CONVERT(nvarchar(40), MAX(dd), 126) FROM dbo.W"
+        ),
+        text("2010-01-02")
+    );
+    // The text converts back to the same value: strictly-greater excludes the row itself.
+    assert_eq!(one(&mut s, "SELECT COUNT(*) FROM dbo.W WHERE d > CONVERT(datetime, N'2010-01-01T10:00:00.003', 126)"), Value::Int(0));
+    assert_eq!(one(&mut s, "SELECT COUNT(*) FROM dbo.W WHERE d2 > CONVERT(datetime2(7), N'2010-01-01T10:00:00.1234567', 126)"), Value::Int(1));
+    assert_eq!(
+        one(
+            &mut s,
+            "SELECT COUNT(*) FROM dbo.W WHERE dd > CONVERT(date, N'2010-01-01', 126)"
+        ),
+        Value::Int(1)
+    );
+    // datetime takes at most 3 fractional digits, as in SQL Server.
+    assert_eq!(
+        error(
+            &mut s,
+            "SELECT CONVERT(datetime, N'2010-01-01T10:00:00.0033333', 126)"
+        )
+        .number,
+        241
+    );
+}
