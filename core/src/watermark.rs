@@ -145,11 +145,11 @@ impl WatermarkColumn {
 
     /// The T-SQL literal of `value`, of the column's exact type.
     fn literal(&self, value: &WatermarkValue) -> String {
-        match (&value.parsed, self.kind) {
-            (Parsed::Integer(n), _) => n.to_string(),
-            (Parsed::RowVersion(v), _) => format!("0x{v:016X}"),
+        match value.parsed {
+            Parsed::Integer(n) => n.to_string(),
+            Parsed::RowVersion(v) => format!("0x{v:016X}"),
             // The text was checked to hold only digits and `-:T.`.
-            (Parsed::Temporal(_), _) => format!(
+            Parsed::Temporal(_) => format!(
                 "CONVERT({}, N'{}', {ISO8601_STYLE})",
                 self.sql_type, value.text
             ),

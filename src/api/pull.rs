@@ -36,6 +36,7 @@ fn pull_table(
         name!(rows_per_sec, f64),
     ),
 > {
+    let run_id = runs::next_run_id();
     let args = PullArgs {
         source: source.to_string(),
         target: target.map(str::to_string),
@@ -46,9 +47,8 @@ fn pull_table(
         filter: filter.map(str::to_string),
         batch_rows,
         watermark: watermark.map(str::to_string),
-        run_id: 0,
+        run_id,
     };
-    let run_id = runs::next_run_id();
     let (role, xid) = runs::current_role_and_xid();
     let started = SystemTime::now();
     let mut record = RunRecord {
@@ -66,7 +66,6 @@ fn pull_table(
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         // The run log names the server used, not the argument, even when the pull fails later.
         let mut args = args;
-        args.run_id = run_id;
         if let Ok(server) = resolve_server(args.server.as_deref()) {
             record.server = Some(server.clone());
             args.server = Some(server);

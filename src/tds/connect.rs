@@ -142,26 +142,42 @@ pub(super) fn install_crypto_provider() {
 /// Opens a connection: TCP, TLS and login must all finish within the connect timeout.
 pub async fn connect(params: &ConnectParams) -> Result<TdsClient> {
     install_crypto_provider();
-    let address = params.address();
-    let attempt = async {
-        let tcp = TcpStream::connect((params.server.host.as_str(), params.server.port))
+    params
+        .within_connect_timeout(async {
+            let tcp = params.open_tcp().await?;
+            Client::connect(params.tiberius_config(), tcp.compat_write())
+                .await
+                .map_err(|e| params.connect_error(e))
+        })
+        .await
+}
+
+impl ConnectParams {
+    /// The TCP connection to the server. Small control messages and requests must not wait for
+    /// Nagle, so it is off.
+    pub(super) async fn open_tcp(&self) -> Result<TcpStream> {
+        let tcp = TcpStream::connect((self.server.host.as_str(), self.server.port))
             .await
             .map_err(|e| PgmigError::Connect {
-                address: address.clone(),
-                reason: params.mask(&e.to_string()),
+                address: self.address(),
+                reason: self.mask(&e.to_string()),
             })?;
-        // Rows are streamed in large packets; small control messages must not wait for Nagle.
         let _ = tcp.set_nodelay(true);
-        Client::connect(params.tiberius_config(), tcp.compat_write())
-            .await
-            .map_err(|e| params.connect_error(e))
-    };
-    match tokio::time::timeout(params.connect_timeout, attempt).await {
-        Ok(result) => result,
-        Err(_) => Err(PgmigError::ConnectTimeout {
-            address,
-            seconds: params.connect_timeout.as_secs(),
-        }),
+        Ok(tcp)
+    }
+
+    /// `attempt` (TCP, TLS and login together) within the connect timeout.
+    pub(super) async fn within_connect_timeout<T>(
+        &self,
+        attempt: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.connect_timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(PgmigError::ConnectTimeout {
+                address: self.address(),
+                seconds: self.connect_timeout.as_secs(),
+            }),
+        }
     }
 }
 

@@ -73,14 +73,9 @@ impl NativeConnection {
     /// TCP, PRELOGIN, TLS and LOGIN7, all within the connect timeout.
     pub async fn connect(params: &ConnectParams) -> Result<NativeConnection> {
         super::connect::install_crypto_provider();
-        let address = params.address();
-        match tokio::time::timeout(params.connect_timeout, Self::connect_now(params)).await {
-            Ok(result) => result,
-            Err(_) => Err(PgmigError::ConnectTimeout {
-                address,
-                seconds: params.connect_timeout.as_secs(),
-            }),
-        }
+        params
+            .within_connect_timeout(Self::connect_now(params))
+            .await
     }
 
     async fn connect_now(params: &ConnectParams) -> Result<NativeConnection> {
@@ -89,14 +84,7 @@ impl NativeConnection {
             address: address.clone(),
             reason: params.mask(&reason),
         };
-        let tcp = TcpStream::connect((params.server.host.as_str(), params.server.port))
-            .await
-            .map_err(|e| PgmigError::Connect {
-                address: address.clone(),
-                reason: params.mask(&e.to_string()),
-            })?;
-        // Requests are small and must not wait for Nagle.
-        let _ = tcp.set_nodelay(true);
+        let tcp = params.open_tcp().await?;
 
         let encrypt = params.server.encrypt;
         let trust = params.server.trust_server_certificate;
