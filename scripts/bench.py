@@ -15,6 +15,9 @@ and each ratio is the median of the ratios within a round. Methods:
   upsert_empty   pgmig.pull_table(mode => 'upsert') into a missing target
   upsert_10pct   mode => 'upsert' after 10% of the target's rows were changed
   upsert_same    mode => 'upsert' with nothing changed
+  upsert_10pct_nocompare, upsert_same_nocompare  the same two with SET pgmig.upsert_compare =
+                 off: every row staged and merged by ON CONFLICT, as before the comparison (the
+                 before/after of that change, measured side by side)
   upsert_wm_10pct  incremental sync (watermark => the last-activity column) after the newest
                  10% of rows changed: the stored watermark is set to the 90th percentile and
                  the target's rows above it changed, so the run reads and writes those 10%
@@ -208,6 +211,7 @@ def main():
         t = f"t_{table}"
         drop = f"DROP TABLE IF EXISTS {t}"
         pull = f"SELECT * FROM pgmig.pull_table('{source}', target => '{t}'"
+        no_compare = "SET pgmig.upsert_compare = off; "
         change = [f"UPDATE {t} SET creationdate = creationdate + interval '1 second' "
                   "WHERE id % 10 = 0", f"VACUUM {t}"]
         # The newest 10% by the watermark column changed in the target, and the stored
@@ -244,6 +248,9 @@ def main():
             ("upsert_empty", pull + ", mode => 'upsert')", drop, True),
             ("upsert_10pct", pull + ", mode => 'upsert')", change, True),
             ("upsert_same", pull + ", mode => 'upsert')", f"VACUUM {t}", True),
+            ("upsert_10pct_nocompare", no_compare + pull + ", mode => 'upsert')", change, True),
+            ("upsert_same_nocompare", no_compare + pull + ", mode => 'upsert')", f"VACUUM {t}",
+             True),
             ("upsert_wm_10pct", pull + f", mode => 'upsert', watermark => '{mark}')",
              watermark_10pct, True),
             # The run before stored the source's high mark: nothing is newer.
@@ -303,6 +310,10 @@ def report(results):
             "append/append_tiberius": ratio(results, table, "append", "append_tiberius"),
             "upsert_10pct/append": ratio(results, table, "upsert_10pct", "append"),
             "upsert_same/append": ratio(results, table, "upsert_same", "append"),
+            "upsert_10pct_nocompare/append":
+                ratio(results, table, "upsert_10pct_nocompare", "append"),
+            "upsert_same_nocompare/append":
+                ratio(results, table, "upsert_same_nocompare", "append"),
             "upsert_wm_10pct/append": ratio(results, table, "upsert_wm_10pct", "append"),
             "upsert_wm_same/append": ratio(results, table, "upsert_wm_same", "append"),
             "append/ceiling allowed by CPU": append_bound_by_cpu(results, table),

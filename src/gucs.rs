@@ -39,6 +39,11 @@ pub static NUL_CHARACTERS: GucSetting<NulSetting> =
 pub static TDS_READER: GucSetting<TdsReaderSetting> =
     GucSetting::<TdsReaderSetting>::new(TdsReaderSetting::Native);
 
+/// `pgmig.upsert_compare`: an upsert with an integer key compares the target's rows with the
+/// source's before it writes, and writes only the rows that differ (off: every row goes through
+/// the staging table and ON CONFLICT, as before).
+pub static UPSERT_COMPARE: GucSetting<bool> = GucSetting::<bool>::new(true);
+
 #[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TdsReaderSetting {
     #[name = c"native"]
@@ -163,6 +168,15 @@ pub fn init() {
         c"native: pgmig's own reader, which writes COPY data straight from the packets (columns \
           of type text, ntext or image are read with tiberius); tiberius: the tiberius crate.",
         &TDS_READER,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"pgmig.upsert_compare",
+        c"Whether an upsert with an integer key compares before it writes.",
+        c"on: the target's rows are read by key range and only new or changed rows are written; \
+          off: every source row goes through the staging table and INSERT ... ON CONFLICT.",
+        &UPSERT_COMPARE,
         GucContext::Userset,
         GucFlags::default(),
     );

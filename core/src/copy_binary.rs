@@ -26,7 +26,7 @@ pub const COPY_SIGNATURE: [u8; 11] = *b"PGCOPY\n\xff\r\n\0";
 /// Signature, flags (0: no OIDs) and header-extension length (0).
 pub const COPY_HEADER_LEN: usize = 19;
 /// The field count that ends the stream.
-const COPY_TRAILER: i16 = -1;
+pub const COPY_TRAILER: i16 = -1;
 /// The field length that marks a NULL.
 const NULL_LENGTH: i32 = -1;
 /// PostgreSQL allocates at most `MaxAllocSize` (1 GiB - 1) bytes for one value, and a varlena

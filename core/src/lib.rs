@@ -1,7 +1,9 @@
 //! pgmig's pure logic. This crate never imports pgrx: everything here is tested with plain
 //! `#[test]`s, without PostgreSQL.
 
+pub mod compare;
 pub mod copy_binary;
+pub mod copy_rows;
 pub mod ident;
 pub mod mask;
 pub mod numeric;

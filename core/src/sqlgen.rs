@@ -406,6 +406,49 @@ pub fn upsert_prefilter_pays(stage_bytes: u64, rows: u64, work_mem_bytes: u64) -
         && (stage_bytes <= work_mem_bytes || stage_bytes / rows < UPSERT_PREFILTER_MAX_ROW_BYTES)
 }
 
+/// The target's rows of one comparison window (see [`crate::compare`]): `columns` in the order
+/// the COPY stream carries them, for integer keys from `low` to `high` inclusive, in key order.
+/// A key of several columns compares as a row, which a btree index on them answers in order; a
+/// row comparison can hold with a NULL in a later column, so those are left out explicitly.
+pub fn pg_compare_select(
+    schema: &str,
+    table: &str,
+    columns: &[String],
+    key: &[String],
+    low: &[i64],
+    high: &[i64],
+) -> Result<String, SqlGenError> {
+    if key.is_empty() || low.len() != key.len() || high.len() != key.len() {
+        return Err(SqlGenError::InvalidShape {
+            detail: "a comparison window needs one bound per key column".into(),
+        });
+    }
+    let numbers = |values: &[i64]| -> String {
+        let list: Vec<String> = values.iter().map(i64::to_string).collect();
+        list.join(", ")
+    };
+    let keys = quoted_list(key);
+    let range = if key.len() == 1 {
+        format!("{keys} BETWEEN {} AND {}", low[0], high[0])
+    } else {
+        let not_null: Vec<String> = key
+            .iter()
+            .map(|k| format!(" AND {} IS NOT NULL", quote_pg(k)))
+            .collect();
+        format!(
+            "({keys}) >= ({}) AND ({keys}) <= ({}){}",
+            numbers(low),
+            numbers(high),
+            not_null.concat()
+        )
+    };
+    Ok(format!(
+        "SELECT {} FROM {} WHERE {range} ORDER BY {keys}",
+        quoted_list(columns),
+        quote_pg_qualified(schema, table)
+    ))
+}
+
 /// Types PostgreSQL 15 has `min`/`max` aggregates for, with the ordering of their default btree
 /// operator class (not uuid, bytea, boolean, xml).
 fn has_min_max(pg_type: &PgType) -> bool {
@@ -795,5 +838,23 @@ mod tests {
         assert_eq!(pg_literal("plain"), "'plain'");
         assert_eq!(pg_literal("it's"), "'it''s'");
         assert_eq!(pg_literal("back\\slash'"), "E'back\\\\slash'''");
+    }
+
+    #[test]
+    fn compare_window_reads_the_key_range_in_key_order() {
+        let columns = names(&["Id", "ti\"tle"]);
+        assert_eq!(
+            pg_compare_select("s", "T", &columns, &names(&["Id"]), &[-3], &[9]).unwrap(),
+            "SELECT \"Id\", \"ti\"\"tle\" FROM \"s\".\"T\" WHERE \"Id\" BETWEEN -3 AND 9 ORDER BY \"Id\""
+        );
+        let pair = names(&["a", "b"]);
+        assert_eq!(
+            pg_compare_select("s", "t", &pair, &pair, &[1, i64::MIN], &[2, 5]).unwrap(),
+            "SELECT \"a\", \"b\" FROM \"s\".\"t\" WHERE (\"a\", \"b\") >= (1, -9223372036854775808) \
+             AND (\"a\", \"b\") <= (2, 5) AND \"a\" IS NOT NULL AND \"b\" IS NOT NULL \
+             ORDER BY \"a\", \"b\""
+        );
+        assert!(pg_compare_select("s", "t", &pair, &pair, &[1], &[2, 5]).is_err());
+        assert!(pg_compare_select("s", "t", &pair, &[], &[], &[]).is_err());
     }
 }

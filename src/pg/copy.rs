@@ -284,17 +284,12 @@ impl<'a> ChannelSource<'a> {
     }
 }
 
-impl CopySource for ChannelSource<'_> {
-    fn read(&mut self, out: &mut [u8]) -> usize {
+impl ChannelSource<'_> {
+    /// Receives until a chunk of data arrives (true, in `current`) or the batch ends (false).
+    fn receive(&mut self) -> bool {
         loop {
-            if self.position < self.current.len() {
-                let n = out.len().min(self.current.len() - self.position);
-                out[..n].copy_from_slice(&self.current[self.position..self.position + n]);
-                self.position += n;
-                return n;
-            }
             if self.rows_sent.is_some() {
-                return 0;
+                return false;
             }
             match self.task.recv(&mut super::check_interrupts) {
                 Some(StreamMessage::Data { chunk, rows }) => {
@@ -307,6 +302,7 @@ impl CopySource for ChannelSource<'_> {
                     if let Some(on_data) = self.on_data.as_mut() {
                         on_data(rows, self.bytes);
                     }
+                    return true;
                 }
                 Some(StreamMessage::End { rows, last }) => {
                     self.rows_sent = Some(rows);
@@ -325,5 +321,54 @@ impl CopySource for ChannelSource<'_> {
                 .report(),
             }
         }
+    }
+
+    /// The batch's next chunk of COPY bytes, `None` once the network thread has ended the
+    /// batch (then [`ChannelSource::rows_sent`] and [`ChannelSource::is_last`] are known).
+    pub fn next_chunk(&mut self) -> Option<&[u8]> {
+        if self.position < self.current.len() || self.receive() {
+            let start = self.position;
+            self.position = self.current.len();
+            Some(&self.current[start..])
+        } else {
+            None
+        }
+    }
+
+    /// The rows the network thread says the batch holds, once it has ended it.
+    pub fn rows_sent(&self) -> Option<u64> {
+        self.rows_sent
+    }
+}
+
+impl CopySource for ChannelSource<'_> {
+    fn read(&mut self, out: &mut [u8]) -> usize {
+        if self.position >= self.current.len() && !self.receive() {
+            return 0;
+        }
+        let n = out.len().min(self.current.len() - self.position);
+        out[..n].copy_from_slice(&self.current[self.position..self.position + n]);
+        self.position += n;
+        n
+    }
+}
+
+/// A COPY source over bytes in memory.
+pub struct SliceSource<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> SliceSource<'a> {
+    pub fn new(bytes: &'a [u8]) -> SliceSource<'a> {
+        SliceSource { bytes }
+    }
+}
+
+impl CopySource for SliceSource<'_> {
+    fn read(&mut self, out: &mut [u8]) -> usize {
+        let n = out.len().min(self.bytes.len());
+        out[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        n
     }
 }

@@ -1,5 +1,6 @@
 //! The backend side: everything that calls into PostgreSQL, on the main thread only.
 
+pub mod compare;
 pub mod copy;
 pub mod pull;
 pub mod runs;

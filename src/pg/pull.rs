@@ -2,12 +2,14 @@
 //! create the target, then feed each batch of the network thread's COPY stream to PostgreSQL's
 //! own COPY, in the chosen mode. Every check a user can fail runs before the first row moves.
 
+use super::compare::{CompareBuffers, CompareTarget};
 use super::copy::{copy_from, ChannelSource, CopyInto};
 use super::watermark::{self, NextWatermark};
 use super::{check_interrupts, server::connect_params};
 use crate::error::{PgmigError, Result};
 use crate::gucs;
 use crate::tds::{PullSession, RowReader, StreamPlan};
+use pgmig_core::compare::IntegerKey;
 use pgmig_core::ident::{
     display_pg_qualified, parse_qualified_name, pg_name, quote_pg, quote_pg_qualified,
 };
@@ -548,6 +550,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
     let column_names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let (select_columns, encodings) = plan.wire(&encodings(&columns)?);
     let order_by = plan.key_source_names();
+    let integer_key = IntegerKey::new(&encodings, &plan.key);
     let select = |condition: Option<&str>| {
         tsql_pull_select(&PullQuery {
             schema: &source.schema,
@@ -687,6 +690,20 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         None
     };
 
+    // An upsert with an integer key compares before it writes: only new and changed rows go
+    // through the staging table and ON CONFLICT (see pg::compare).
+    let compare = match (&stage_relid, integer_key) {
+        (Some(_), Some(key)) if gucs::UPSERT_COMPARE.get() => Some(CompareTarget {
+            schema: target.schema.clone(),
+            table: target.table.clone(),
+            columns: column_names.clone(),
+            key_names: key_names.clone(),
+            key,
+        }),
+        _ => None,
+    };
+    let mut compare_buffers = CompareBuffers::new(column_names.len());
+
     source.session.start_stream(stream_plan)?;
     let label = format!("{}.{} -> {}", source.schema, source.table, target.display());
     let mut progress = Progress {
@@ -704,44 +721,74 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         ..PullSummary::default()
     };
     let _encoding = Utf8ClientEncoding::set();
-    let mut first_batch = true;
+    let mut stage_holds_rows = false;
+    let mut rows_staged = 0u64;
     loop {
         let copy_into = CopyInto {
             relid: stage_relid.unwrap_or(load_relid),
             columns: &column_names,
             freeze: freeze && stage_relid.is_none(),
         };
-        if stage_relid.is_some() && !first_batch {
+        if stage_holds_rows {
             run_sql(&format!("TRUNCATE pg_temp.{}", quote_pg(STAGE_TABLE)))?;
+            stage_holds_rows = false;
         }
-        first_batch = false;
         let mut on_data = |rows: u64, bytes: u64| progress.report(rows, bytes);
         let pool = source.session.pool();
         let mut channel = ChannelSource::new(source.session.task())
             .with_progress(&mut on_data)
             .with_pool(pool);
-        let stored = copy_from(&copy_into, &mut channel)?;
-        channel.finish(stored)?;
+        // Rows the batch held, and how many of them were stored (in the target or staged).
+        let (rows, stored) = match &compare {
+            Some(compare) => {
+                let batch = compare.stage_batch(&mut channel, &copy_into, &mut compare_buffers)?;
+                (batch.rows, batch.staged)
+            }
+            None => {
+                let stored = copy_from(&copy_into, &mut channel)?;
+                channel.finish(stored)?;
+                (stored, stored)
+            }
+        };
         let last = channel.is_last();
         let batch_bytes = channel.bytes();
         drop(channel);
         progress.bytes_before_batch += batch_bytes;
         summary.bytes += batch_bytes;
-        summary.rows_read += stored;
+        summary.rows_read += rows;
         match &merge_sql {
-            Some(merge) => {
-                let merge = merge.for_batch(stored)?;
+            Some(merge) if stored > 0 => {
+                rows_staged += stored;
+                // Compared rows are known to be new or changed: nothing left to prefilter.
+                let merge = if compare.is_some() {
+                    merge.plain.as_str()
+                } else {
+                    merge.for_batch(stored)?
+                };
                 let written =
                     Spi::connect_mut(|client| client.update(merge, None, &[]).map(|t| t.len()))
                         .map_err(spi_error)? as u64;
+                stage_holds_rows = true;
                 summary.rows_written += written;
-                summary.rows_unchanged += stored.saturating_sub(written);
+                summary.rows_unchanged += rows.saturating_sub(written);
             }
-            None => summary.rows_written += stored,
+            Some(_) => summary.rows_unchanged += rows,
+            None => summary.rows_written += rows,
         }
         if last {
             break;
         }
+    }
+    if merges {
+        pgrx::debug1!(
+            "pgmig: upsert: {rows_staged} of {} rows staged for the merge ({})",
+            summary.rows_read,
+            if compare.is_some() {
+                "the others were found unchanged"
+            } else {
+                "no comparison"
+            }
+        );
     }
 
     let loaded_columns: Vec<PgColumn> = if mode == Mode::Replace {

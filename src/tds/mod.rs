@@ -11,7 +11,7 @@ mod thread;
 
 pub use connect::{connect, ConnectParams};
 pub use encode::ValueError;
-pub use pull::{PullSession, RowReader, StreamPlan};
+pub use pull::{PullSession, RowReader, StreamPlan, CHANNEL_CHUNKS, CHUNK_BYTES};
 pub use stream::{ChunkPool, StreamMessage};
 pub use thread::NetworkTask;
 

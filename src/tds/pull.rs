@@ -20,9 +20,9 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 /// (the channel's chunks, one being filled, one being read: ~2 MB) is reached within the first
 /// few MB of any table, so memory does not grow with the table after that. With 1 MB chunks
 /// the pipeline was ~7.5 MB and a 100K-row narrow table (5 MB) never filled it.
-const CHUNK_BYTES: usize = 256 << 10;
+pub const CHUNK_BYTES: usize = 256 << 10;
 /// Chunks in flight between the threads: the network thread may run this far ahead of COPY.
-const CHANNEL_CHUNKS: usize = 4;
+pub const CHANNEL_CHUNKS: usize = 4;
 /// A chunk is sent once it holds CHUNK_BYTES; the slack keeps the row that crosses the mark
 /// from reallocating it.
 const CHUNK_CAPACITY: usize = CHUNK_BYTES + CHUNK_BYTES / 4;

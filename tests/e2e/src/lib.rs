@@ -31,6 +31,8 @@ fn config(database: &str, user: Option<&str>) -> Config {
 pub struct TestDb {
     pub name: String,
     pub client: Client,
+    /// The NOTICE (and, when asked for, DEBUG) messages `client` received.
+    pub notices: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl TestDb {
@@ -46,13 +48,24 @@ impl TestDb {
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .expect("create the test database");
+        let notices = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = notices.clone();
         let mut client = config(&name, None)
+            .notice_callback(move |notice| {
+                if let Ok(mut list) = sink.lock() {
+                    list.push(notice.message().to_string());
+                }
+            })
             .connect(NoTls)
             .expect("connect to the test database");
         client
             .batch_execute("CREATE EXTENSION pgmig")
             .expect("CREATE EXTENSION pgmig");
-        TestDb { name, client }
+        TestDb {
+            name,
+            client,
+            notices,
+        }
     }
 
     /// Another session on the same database, optionally as another role.
@@ -169,6 +182,56 @@ pub fn count(client: &mut Client, sql: &str) -> i64 {
         .query_one(sql, &[])
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
         .get::<_, i64>(0)
+}
+
+/// What an upsert did: rows read, written and unchanged (its summary), and the rows it staged
+/// for its merge (its DEBUG1 line): the rows it could not prove unchanged by comparing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upserted {
+    pub read: i64,
+    pub written: i64,
+    pub unchanged: i64,
+    pub staged: i64,
+}
+
+/// The DEBUG1 line of an upsert that merged: "pgmig: upsert: N of M rows staged ...".
+const STAGED_PREFIX: &str = "pgmig: upsert: ";
+
+/// Runs `pgmig.pull_table(args)` (an upsert) on `db.client` and reports it; `staged` is 0 when
+/// the upsert loaded a table it created, which it does without merging.
+pub fn upsert(db: &mut TestDb, args: &str) -> Upserted {
+    if let Ok(mut notices) = db.notices.lock() {
+        notices.clear();
+    }
+    let mut tx = db.client.transaction().expect("BEGIN");
+    tx.batch_execute("SET LOCAL client_min_messages = debug1")
+        .expect("SET LOCAL client_min_messages");
+    let row = tx
+        .query_one(
+            &format!(
+                "SELECT rows_read, rows_written, rows_unchanged FROM pgmig.pull_table({args})"
+            ),
+            &[],
+        )
+        .unwrap_or_else(|e| panic!("pull_table({args}): {e:?}"));
+    tx.commit().expect("COMMIT");
+    let notices = db.notices.lock().map(|n| n.clone()).unwrap_or_default();
+    let staged = notices
+        .iter()
+        .rev()
+        .find_map(|n| n.strip_prefix(STAGED_PREFIX))
+        .map_or(0, |rest| {
+            rest.split(' ')
+                .next()
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or_else(|| panic!("unexpected upsert line: {rest}"))
+        });
+    Upserted {
+        read: row.get(0),
+        written: row.get(1),
+        unchanged: row.get(2),
+        staged,
+    }
 }
 
 /// A session on `db` that collects the NOTICE messages it receives.

@@ -1,7 +1,10 @@
 //! Pulls of large, generated tables: progress NOTICEs, `pg_stat_progress_copy`, and memory
 //! that does not grow with the table.
 
-use pgmig_e2e::{add_server, count, peak_private_rss_kb, session_with_notices, start_tds, TestDb};
+use pgmig_e2e::{
+    add_server, count, peak_private_rss_kb, session_with_notices, start_tds, upsert, TestDb,
+    Upserted,
+};
 use pgmig_tds_server::faults::Fault;
 use std::time::{Duration, Instant};
 
@@ -91,4 +94,55 @@ fn memory_stays_flat_from_100k_to_1m_rows() {
         "backend private RSS grew from {small} kB (100K rows) to {large} kB (1M rows)"
     );
     eprintln!("backend private RSS peak: {small} kB at 100K rows, {large} kB at 1M rows");
+}
+
+#[test]
+fn upsert_compares_window_by_window_across_batches() {
+    // 20K posts of ~1.2 KB: batches of 7000 rows (~8 MB) hold two or three comparison windows
+    // of 4 MB each, and windows end at batch ends.
+    let tds = start_tds("", Some("posts=20000,votes=10"));
+    let mut db = TestDb::new("gen_upsert_compare");
+    add_server(&mut db.client, "so", &tds, GENERATED_DATABASE);
+    db.client
+        .batch_execute(
+            "SET pgmig.progress_interval = 0;
+             SELECT * FROM pgmig.pull_table('dbo.Posts', target => 'posts_ref');",
+        )
+        .unwrap();
+    let args = "'dbo.Posts', mode => 'upsert', batch_rows => 7000";
+    let upserted = |written, staged| Upserted {
+        read: 20_000,
+        written,
+        unchanged: 20_000 - written,
+        staged,
+    };
+    assert_eq!(upsert(&mut db, args), upserted(20_000, 0));
+    assert_eq!(upsert(&mut db, args), upserted(0, 0));
+    // Changes at both ends of the table, at batch borders, inside windows; deleted rows; a
+    // target-only row before the first window's range.
+    db.client
+        .batch_execute(
+            "UPDATE posts SET score = score + 1 WHERE id IN (1, 6999, 7000, 7001, 13500, 20000);
+             UPDATE posts SET body = body || 'x' WHERE id = 9876;
+             UPDATE posts SET title = CASE WHEN title IS NULL THEN 'set' END WHERE id = 14001;
+             DELETE FROM posts WHERE id IN (17, 19999);
+             CREATE TEMP TABLE extra AS SELECT * FROM posts_ref WHERE id = 5;
+             UPDATE extra SET id = -5;
+             INSERT INTO posts SELECT * FROM extra;",
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(upsert(&mut db, args), upserted(10, 10));
+    assert_eq!(
+        count(
+            &mut db.client,
+            "SELECT count(*) FROM (
+                 (SELECT * FROM posts WHERE id > 0 EXCEPT ALL SELECT * FROM posts_ref)
+                 UNION ALL (SELECT * FROM posts_ref EXCEPT ALL SELECT * FROM posts WHERE id > 0)) d"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&mut db.client, "SELECT count(*) FROM posts WHERE id < 0"),
+        1
+    );
 }

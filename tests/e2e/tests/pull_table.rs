@@ -2,7 +2,9 @@
 //! every type with edge values compared value by value, every mode and its reruns, the errors
 //! that must come before any row moves, faults mid-stream, cancel, and the run log.
 
-use pgmig_e2e::{add_server, all_text, count, expect_error, start_tds, texts, TestDb};
+use pgmig_e2e::{
+    add_server, all_text, count, expect_error, start_tds, texts, upsert, TestDb, Upserted,
+};
 use pgmig_tds_server::faults::Fault;
 use postgres::error::SqlState;
 
@@ -951,9 +953,12 @@ GO
         texts(&mut db.client, "SELECT DISTINCT xmax::text FROM bypair"),
         ["0"]
     );
-    // Wide rows in a batch larger than work_mem (above UPSERT_PREFILTER_MAX_ROW_BYTES per row)
-    // are merged by ON CONFLICT alone, which row-locks them; nothing is written either way.
-    db.client.batch_execute("SET work_mem = '64kB'").unwrap();
+    // Without the comparison (Wide's int key would otherwise be compared first), wide rows in a
+    // batch larger than work_mem (above UPSERT_PREFILTER_MAX_ROW_BYTES per row) are merged by
+    // ON CONFLICT alone, which row-locks them; nothing is written either way.
+    db.client
+        .batch_execute("SET work_mem = '64kB'; SET pgmig.upsert_compare = off")
+        .unwrap();
     let wide = "'dbo.Wide', mode => 'upsert'";
     assert_eq!(pull(&mut db, wide), (50, 50, 0));
     db.client
@@ -968,7 +973,25 @@ GO
         ),
         ["true:1500"]
     );
-    db.client.batch_execute("RESET work_mem").unwrap();
+    db.client
+        .batch_execute("RESET work_mem; RESET pgmig.upsert_compare")
+        .unwrap();
+    // With it, only the changed row is staged, merged and locked.
+    let xmaxes = "SELECT id || ':' || xmax FROM wide WHERE id <> 2 ORDER BY id";
+    let before = texts(&mut db.client, xmaxes);
+    db.client
+        .batch_execute("UPDATE wide SET body = 'short' WHERE id = 2")
+        .unwrap();
+    assert_eq!(
+        upsert(&mut db, wide),
+        Upserted {
+            read: 50,
+            written: 1,
+            unchanged: 49,
+            staged: 1
+        }
+    );
+    assert_eq!(texts(&mut db.client, xmaxes), before);
     db.client
         .batch_execute(
             "UPDATE bypair SET v = 'changed' WHERE a = 'é';
@@ -1139,4 +1162,220 @@ fn native_reader_at_every_encryption_level_and_the_smallest_packets() {
         assert_eq!(native_logins(server), native_before + 1, "{name}");
         assert_eq!(row_texts(&mut db, name), expected, "{name}");
     }
+}
+
+#[test]
+fn upsert_compares_every_type_and_stages_only_rows_that_differ() {
+    let (mut db, _tds) = setup("pull_upsert_compare", TYPES_SEED);
+    let all = "'dbo.AllTypes', mode => 'upsert'";
+    let upserted = |read, written, staged| Upserted {
+        read,
+        written,
+        unchanged: read - written,
+        staged,
+    };
+    // Created by this pull: loaded as append loads it, no staging.
+    assert_eq!(upsert(&mut db, all), upserted(4, 4, 0));
+    let loaded = row_texts(&mut db, "alltypes");
+    // Every type's stored value, in its binary send format, is byte for byte what the stream
+    // carries (minimums, maximums, NULLs): nothing to stage, nothing touched.
+    assert_eq!(upsert(&mut db, all), upserted(4, 0, 0));
+    // One change at a time in row 2, in every way of comparing: by value (bool, int2/4/8,
+    // float4/8 bits, date, time, timestamp, timestamptz), 16 bytes (uuid), varlena bytes
+    // (varchar, bytea, a 10 KB text stored compressed), the send function (bpchar, numeric,
+    // xml), and a value made NULL. Each is found, staged alone and put back.
+    for (column, changed) in [
+        ("c_bit", "NOT c_bit"),
+        ("c_smallint", "c_smallint - 1"),
+        ("c_int", "c_int - 1"),
+        ("c_bigint", "c_bigint - 1"),
+        ("c_real", "c_real / 2"),
+        ("c_float", "c_float / 2"),
+        ("c_date", "c_date - 1"),
+        ("c_time7", "c_time7 - interval '1 microsecond'"),
+        ("c_datetime2_7", "c_datetime2_7 - interval '1 microsecond'"),
+        ("c_dto", "c_dto - interval '1 microsecond'"),
+        ("c_guid", "'6f9619ff-8b86-d011-b42d-00c04fc964fe'"),
+        ("c_nvarchar", "c_nvarchar || '!'"),
+        ("c_varbinary", "'\\xdeadbeee'::bytea"),
+        (
+            "c_nvarchar_max",
+            "overlay(c_nvarchar_max placing 'e' from 2500)",
+        ),
+        ("c_char", "'abcdf'"),
+        ("c_num18_4", "c_num18_4 - 0.0001"),
+        ("c_xml", "'<r/>'"),
+        ("c_dec38_38", "NULL"),
+    ] {
+        db.client
+            .batch_execute(&format!(
+                "UPDATE alltypes SET {column} = {changed} WHERE id = 2"
+            ))
+            .unwrap();
+        assert_ne!(row_texts(&mut db, "alltypes"), loaded, "{column}");
+        assert_eq!(upsert(&mut db, all), upserted(4, 1, 1), "{column}");
+        assert_eq!(row_texts(&mut db, "alltypes"), loaded, "{column}");
+    }
+    // A NULL made a value, a deleted row and a target-only row, in batches of one.
+    db.client
+        .batch_execute(
+            "UPDATE alltypes SET c_int = 7 WHERE id = 3;
+             DELETE FROM alltypes WHERE id = 1;
+             INSERT INTO alltypes (id, c_rowversion) VALUES (0, '\\x00'), (9, '\\x00');",
+        )
+        .unwrap();
+    let one_by_one = "'dbo.AllTypes', mode => 'upsert', batch_rows => 1";
+    assert_eq!(upsert(&mut db, one_by_one), upserted(4, 2, 2));
+    assert_eq!(
+        texts(&mut db.client, "SELECT id::text FROM alltypes ORDER BY id"),
+        ["0", "1", "2", "3", "4", "9"]
+    );
+    db.client
+        .batch_execute("DELETE FROM alltypes WHERE id IN (0, 9)")
+        .unwrap();
+    assert_eq!(row_texts(&mut db, "alltypes"), loaded);
+    // pgmig.upsert_compare off: every row goes through the staging table, as before.
+    db.client
+        .batch_execute("SET pgmig.upsert_compare = off")
+        .unwrap();
+    assert_eq!(upsert(&mut db, all), upserted(4, 0, 4));
+}
+
+#[test]
+fn upsert_compare_with_composite_keys_duplicates_and_rights() {
+    let seed = "
+CREATE DATABASE shop
+GO
+USE shop
+GO
+CREATE TABLE dbo.Pairs (A int NOT NULL, B bigint NOT NULL, V nvarchar(20) NULL,
+    PRIMARY KEY (A, B))
+GO
+INSERT INTO dbo.Pairs VALUES (-1, -9223372036854775808, N'min'), (-1, 5, N'a'), (0, 0, NULL),
+    (2, 9223372036854775807, N'max'), (2, -3, N'b')
+GO
+CREATE TABLE dbo.Dups (Id int NOT NULL PRIMARY KEY, Grp smallint NOT NULL, V int NULL)
+GO
+INSERT INTO dbo.Dups VALUES (1, 7, 1), (2, 7, 2), (3, 8, 3)
+GO
+CREATE TABLE dbo.WideDups (Id int NOT NULL PRIMARY KEY, Grp int NOT NULL, Body nvarchar(max))
+GO
+INSERT INTO dbo.WideDups VALUES (1, 7, REPLICATE(CAST(N'a' AS nvarchar(max)), 300000)),
+    (2, 7, REPLICATE(CAST(N'b' AS nvarchar(max)), 300000))
+GO
+CREATE TABLE dbo.Named (Code nvarchar(10) NOT NULL PRIMARY KEY, V int NULL)
+GO
+INSERT INTO dbo.Named VALUES (N'b', 1), (N'A', 2)
+GO
+";
+    let (mut db, _tds) = setup("pull_upsert_compare_keys", seed);
+    let upserted = |read, written, staged| Upserted {
+        read,
+        written,
+        unchanged: read - written,
+        staged,
+    };
+    // A key of two integer columns, with both ends of bigint, in batches of two.
+    let pairs = "'dbo.Pairs', mode => 'upsert', batch_rows => 2";
+    assert_eq!(upsert(&mut db, pairs), upserted(5, 5, 0));
+    let loaded = texts(
+        &mut db.client,
+        "SELECT a || ',' || b || ':' || coalesce(v, '-') FROM pairs ORDER BY a, b",
+    );
+    assert_eq!(upsert(&mut db, pairs), upserted(5, 0, 0));
+    db.client
+        .batch_execute(
+            "UPDATE pairs SET v = 'x' WHERE a = 2 AND b = -3;
+             DELETE FROM pairs WHERE b = -9223372036854775808;
+             INSERT INTO pairs VALUES (1, 1, 'mine'), (-1, 6, 'mine too');",
+        )
+        .unwrap();
+    assert_eq!(upsert(&mut db, pairs), upserted(5, 2, 2));
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT a || ',' || b || ':' || coalesce(v, '-') FROM pairs
+             WHERE v IS DISTINCT FROM 'mine' AND v IS DISTINCT FROM 'mine too' ORDER BY a, b"
+        ),
+        loaded
+    );
+
+    // A key the source does not hold unique: both rows of Grp 7 are staged, and the merge fails
+    // as ON CONFLICT does (the first updates the target's row, the second would again), with
+    // the comparison or without it.
+    db.client
+        .batch_execute(
+            "CREATE TABLE dups (id int, grp smallint UNIQUE, v int);
+             INSERT INTO dups VALUES (1, 7, 99), (3, 8, 3);",
+        )
+        .unwrap();
+    for compare in ["on", "off"] {
+        let dups = format!(
+            "SET pgmig.upsert_compare = {compare};
+             SELECT * FROM pgmig.pull_table('dbo.Dups', key => ARRAY['Grp'], mode => 'upsert')"
+        );
+        let error = expect_error(&mut db.client, &dups, &SqlState::CARDINALITY_VIOLATION);
+        assert!(error.message().contains("a second time"), "{error:?}");
+    }
+    // A key twice, one copy identical to the target's row: that copy is left out, by the
+    // comparison as by the merge's prefilter without it, and the other one merged. Rows of
+    // 300 KB are a comparison window each.
+    db.client
+        .batch_execute("CREATE TABLE widedups (id int, grp int UNIQUE, body text)")
+        .unwrap();
+    for (compare, staged) in [("on", 1), ("off", 2)] {
+        db.client
+            .batch_execute(&format!(
+                "SET pgmig.upsert_compare = {compare}; TRUNCATE widedups;
+                 INSERT INTO widedups VALUES (2, 7, repeat('b', 300000));"
+            ))
+            .unwrap();
+        let args = "'dbo.WideDups', key => ARRAY['Grp'], mode => 'upsert'";
+        assert_eq!(upsert(&mut db, args), upserted(2, 1, staged), "{compare}");
+        assert_eq!(
+            texts(&mut db.client, "SELECT id || left(body, 2) FROM widedups"),
+            ["1aa"]
+        );
+    }
+    db.client
+        .batch_execute("RESET pgmig.upsert_compare")
+        .unwrap();
+
+    // A text key orders by collation, differently on each side: no comparison, every row staged.
+    let named = "'dbo.Named', mode => 'upsert'";
+    assert_eq!(upsert(&mut db, named), upserted(2, 2, 0));
+    assert_eq!(upsert(&mut db, named), upserted(2, 0, 2));
+
+    // The comparison reads the target with the caller's rights: without SELECT on it, the
+    // upsert fails as ON CONFLICT's WHERE would, and reads nothing.
+    db.client
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS pgmig_e2e_cmp_writer;
+             CREATE ROLE pgmig_e2e_cmp_writer;
+             GRANT USAGE ON FOREIGN SERVER src TO pgmig_e2e_cmp_writer;
+             GRANT INSERT, UPDATE ON pairs TO pgmig_e2e_cmp_writer;
+             CREATE USER MAPPING FOR pgmig_e2e_cmp_writer SERVER src
+                 OPTIONS (user '{}', password '{}');",
+            pgmig_e2e::TDS_USER,
+            pgmig_e2e::TDS_PASSWORD
+        ))
+        .unwrap();
+    for compare in ["on", "off"] {
+        let error = expect_error(
+            &mut db.client,
+            &format!(
+                "SET pgmig.upsert_compare = {compare}; SET ROLE pgmig_e2e_cmp_writer;
+                 SELECT * FROM pgmig.pull_table('dbo.Pairs', mode => 'upsert')"
+            ),
+            &SqlState::INSUFFICIENT_PRIVILEGE,
+        );
+        assert!(error.message().contains("pairs"), "{error:?}");
+        db.client.batch_execute("RESET ROLE").unwrap();
+    }
+    db.client
+        .batch_execute(
+            "DROP USER MAPPING FOR pgmig_e2e_cmp_writer SERVER src;
+             DROP OWNED BY pgmig_e2e_cmp_writer; DROP ROLE pgmig_e2e_cmp_writer;",
+        )
+        .unwrap();
 }
