@@ -25,6 +25,16 @@ use crate::{numeric, temporal, text};
 pub const COPY_SIGNATURE: [u8; 11] = *b"PGCOPY\n\xff\r\n\0";
 /// Signature, flags (0: no OIDs) and header-extension length (0).
 pub const COPY_HEADER_LEN: usize = 19;
+/// The header itself: the signature, then zeros.
+pub const COPY_HEADER: [u8; COPY_HEADER_LEN] = {
+    let mut header = [0u8; COPY_HEADER_LEN];
+    let mut i = 0;
+    while i < COPY_SIGNATURE.len() {
+        header[i] = COPY_SIGNATURE[i];
+        i += 1;
+    }
+    header
+};
 /// The field count that ends the stream.
 pub const COPY_TRAILER: i16 = -1;
 /// The field length that marks a NULL.
@@ -196,9 +206,7 @@ impl CopyEncoder {
 
     /// The 19-byte file header; once, before the first row of a COPY.
     pub fn write_header(&mut self) {
-        self.buf.extend_from_slice(&COPY_SIGNATURE);
-        self.buf.extend_from_slice(&0i32.to_be_bytes());
-        self.buf.extend_from_slice(&0i32.to_be_bytes());
+        self.buf.extend_from_slice(&COPY_HEADER);
     }
 
     /// The end-of-data marker; once, after the last row.

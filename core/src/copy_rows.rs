@@ -6,7 +6,7 @@
 use std::fmt;
 use std::ops::Range;
 
-use crate::copy_binary::{COPY_HEADER_LEN, COPY_SIGNATURE};
+use crate::copy_binary::COPY_HEADER;
 
 /// Where one field of a row lies in the buffer: `len` -1 is NULL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,10 +52,7 @@ impl std::error::Error for CopyReadError {}
 
 /// Checks the 19-byte header [`crate::copy_binary::CopyEncoder::write_header`] writes.
 pub fn check_header(buf: &[u8]) -> Result<(), CopyReadError> {
-    let ok = buf.len() >= COPY_HEADER_LEN
-        && buf[..COPY_SIGNATURE.len()] == COPY_SIGNATURE
-        && buf[COPY_SIGNATURE.len()..COPY_HEADER_LEN] == [0u8; 8];
-    if ok {
+    if buf.starts_with(&COPY_HEADER) {
         Ok(())
     } else {
         Err(CopyReadError::BadHeader)
@@ -186,7 +183,7 @@ fn read_i32(buf: &[u8], at: usize) -> Option<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::copy_binary::{CopyEncoder, NulPolicy};
+    use crate::copy_binary::{CopyEncoder, NulPolicy, COPY_HEADER_LEN};
 
     fn two_rows() -> Vec<u8> {
         let mut encoder = CopyEncoder::new(2).unwrap();

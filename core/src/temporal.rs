@@ -36,7 +36,7 @@ const SECONDS_PER_DAY: u64 = 86_400;
 const MICROS_PER_SECOND: i64 = 1_000_000;
 const MICROS_PER_DAY: i64 = 86_400 * MICROS_PER_SECOND;
 /// time/datetime2/datetimeoffset scales run from 0 to 7 (100 ns).
-const MAX_TIME_SCALE: u8 = 7;
+pub const MAX_TIME_SCALE: u8 = 7;
 /// PostgreSQL keeps 6 fractional digits.
 const PG_TIME_SCALE: u8 = 6;
 

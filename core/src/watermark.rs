@@ -20,6 +20,7 @@ use std::cmp::Ordering;
 use std::fmt;
 
 use crate::ident::{quote_tsql, quote_tsql_qualified};
+use crate::temporal::MAX_TIME_SCALE;
 use crate::typemap::SourceColumn;
 
 /// CONVERT style that writes dates and times as ISO 8601 (`yyyy-mm-ddThh:mi:ss[.f]`) and reads
@@ -32,7 +33,7 @@ const VALUE_TEXT_CHARS: u8 = 40;
 /// rowversion is binary(8).
 const ROWVERSION_BYTES: usize = 8;
 /// datetime2 and time keep at most 7 fractional digits (100 ns).
-const MAX_FRACTION_DIGITS: usize = 7;
+const MAX_FRACTION_DIGITS: usize = MAX_TIME_SCALE as usize;
 
 /// What kind of column can be a watermark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,12 +8,12 @@
 //! so equal bytes mean the upsert would store the same value. Common types are compared on the
 //! datum without calling the send function; the rest go through it.
 
-use super::copy::{copy_from, ChannelSource, CopyInto, SliceSource};
+use super::copy::{attnum_of, copy_from, ChannelSource, CopyInto, SliceSource};
 use crate::error::{PgmigError, Result};
 use crate::tds::{CHANNEL_CHUNKS, CHUNK_BYTES};
 use pgmig_core::compare::{rows_to_write, IntegerKey, WindowKeys, WINDOW_MAX_BYTES};
-use pgmig_core::copy_binary::{COPY_HEADER_LEN, COPY_SIGNATURE, COPY_TRAILER};
-use pgmig_core::copy_rows::{check_header, FieldSpan, RowIndex};
+use pgmig_core::copy_binary::{COPY_HEADER, COPY_HEADER_LEN, COPY_TRAILER};
+use pgmig_core::copy_rows::{check_header, RowIndex};
 use pgmig_core::sqlgen::pg_compare_select;
 use pgrx::pg_sys;
 use std::ffi::CString;
@@ -25,15 +25,26 @@ const _: () = assert!(WINDOW_MAX_BYTES <= CHANNEL_CHUNKS * CHUNK_BYTES);
 /// each batch), not once per window: a COPY's setup costs about as much as a window's compare.
 const STAGE_FLUSH_BYTES: usize = 4 << 20;
 
-/// The target of an upsert by comparison.
+/// An upsert by comparison: its target, and the buffers it reuses from window to window.
 pub struct CompareTarget {
-    pub schema: String,
-    pub table: String,
+    schema: String,
+    table: String,
     /// Target columns in the order the COPY stream carries them.
-    pub columns: Vec<String>,
+    columns: Vec<String>,
     /// The key's column names, in key order.
-    pub key_names: Vec<String>,
-    pub key: IntegerKey,
+    key_names: Vec<String>,
+    key: IntegerKey,
+    /// Each column's type and how its datum is compared, looked up once.
+    types: Vec<pg_sys::Oid>,
+    comparisons: Vec<DatumCompare>,
+    /// The fields outside the key: those compared.
+    compared: Vec<usize>,
+    /// Source rows of the window, from a row border on.
+    window: Vec<u8>,
+    index: RowIndex,
+    /// The rows to write, as a binary COPY stream without its trailer (empty: none).
+    staged: Vec<u8>,
+    staged_rows: u64,
 }
 
 /// How a target column's datum is compared with a binary COPY field.
@@ -115,9 +126,52 @@ impl DatumCompare {
 }
 
 impl CompareTarget {
-    /// For each row of the window (`index` over `buf`): must it be written? Reads the target's
-    /// rows in the window's key range; rows it cannot match are written.
-    pub fn rows_to_write(&self, buf: &[u8], index: &RowIndex) -> Result<Vec<bool>> {
+    /// `relid` is the target's; `columns` and `key_names` name its columns.
+    pub fn new(
+        relid: pg_sys::Oid,
+        schema: String,
+        table: String,
+        columns: Vec<String>,
+        key_names: Vec<String>,
+        key: IntegerKey,
+    ) -> Result<CompareTarget> {
+        // SAFETY: main thread, inside the pull's transaction (catalog lookups).
+        let (types, comparisons) = unsafe {
+            let utf8_database = pg_sys::GetDatabaseEncoding() == pg_sys::pg_enc::PG_UTF8 as i32;
+            let mut types = Vec::with_capacity(columns.len());
+            for column in &columns {
+                types.push(pg_sys::get_atttype(relid, attnum_of(relid, column)?));
+            }
+            let comparisons = types
+                .iter()
+                .map(|&type_oid| DatumCompare::for_type(type_oid, utf8_database))
+                .collect();
+            (types, comparisons)
+        };
+        let compared = (0..columns.len())
+            .filter(|field| !key.fields().any(|k| k == *field))
+            .collect();
+        let index = RowIndex::new(columns.len());
+        Ok(CompareTarget {
+            schema,
+            table,
+            columns,
+            key_names,
+            key,
+            types,
+            comparisons,
+            compared,
+            window: Vec::new(),
+            index,
+            staged: Vec::new(),
+            staged_rows: 0,
+        })
+    }
+
+    /// For each row of the window: must it be written? Reads the target's rows in the
+    /// window's key range; rows it cannot match are written.
+    fn rows_to_write(&self) -> Result<Vec<bool>> {
+        let (buf, index) = (&self.window, &self.index);
         let keys = WindowKeys::build(&self.key, buf, index);
         let Some((low, high)) = keys.range() else {
             return Ok(vec![true; index.len()]);
@@ -133,9 +187,6 @@ impl CompareTarget {
         .map_err(|e| PgmigError::Internal(e.to_string()))?;
         let sql = CString::new(sql)
             .map_err(|_| PgmigError::Internal("a comparison query with NUL".into()))?;
-        let compared: Vec<usize> = (0..self.columns.len())
-            .filter(|field| !self.key.fields().any(|k| k == *field))
-            .collect();
         let fields = self.columns.len();
         // SAFETY: main thread, inside the pull's transaction. Everything SPI and the comparisons
         // allocate lives in the SPI procedure context, freed by SPI_finish; an ERROR in between
@@ -164,25 +215,19 @@ impl CompareTarget {
             let table = pg_sys::SPI_tuptable;
             let tupdesc = (*table).tupdesc;
             let rows = pg_sys::SPI_processed as usize;
-            if (*tupdesc).natts as usize != fields {
+            let same_types = (*tupdesc).natts as usize == fields
+                && (*tupdesc)
+                    .attrs
+                    .as_slice(fields)
+                    .iter()
+                    .zip(&self.types)
+                    .all(|(attr, &type_oid)| attr.atttypid == type_oid);
+            if !same_types {
                 pg_sys::SPI_finish();
                 return Err(PgmigError::Internal(
                     "the comparison query returned other columns".into(),
                 ));
             }
-            let utf8_database = pg_sys::GetDatabaseEncoding() == pg_sys::pg_enc::PG_UTF8 as i32;
-            let comparisons: Vec<DatumCompare> = (*tupdesc)
-                .attrs
-                .as_slice(fields)
-                .iter()
-                .map(|attr| DatumCompare::for_type(attr.atttypid, utf8_database))
-                .collect();
-            // The key's columns are integers: the stream's key fields are their send format.
-            let key_types: Vec<(usize, pg_sys::Oid)> = self
-                .key
-                .fields()
-                .map(|field| (field, (*tupdesc).attrs.as_slice(fields)[field].atttypid))
-                .collect();
             let mut values = vec![pg_sys::Datum::from(0usize); rows * fields];
             let mut nulls = vec![true; rows * fields];
             let tuples = std::slice::from_raw_parts((*table).vals, rows);
@@ -195,53 +240,36 @@ impl CompareTarget {
                     values[at..].as_mut_ptr(),
                     nulls[at..].as_mut_ptr(),
                 );
-                for &(field, type_oid) in &key_types {
-                    let datum = values[at + field];
-                    if nulls[at + field] {
-                        pg_sys::SPI_finish();
-                        return Err(PgmigError::Internal(
-                            "the comparison query returned a NULL key".into(),
-                        ));
-                    }
-                    target_keys.push(match type_oid {
-                        pg_sys::INT2OID => i64::from(datum.value() as i16),
-                        pg_sys::INT4OID => i64::from(datum.value() as i32),
-                        _ => datum.value() as i64,
-                    });
+                for field in self.key.fields() {
+                    // Key columns are integers (IntegerKey), compared by value.
+                    let value = match (nulls[at + field], self.comparisons[field]) {
+                        (false, DatumCompare::Fixed(2)) => {
+                            i64::from(values[at + field].value() as i16)
+                        }
+                        (false, DatumCompare::Fixed(4)) => {
+                            i64::from(values[at + field].value() as i32)
+                        }
+                        (false, DatumCompare::Fixed(8)) => values[at + field].value() as i64,
+                        _ => {
+                            pg_sys::SPI_finish();
+                            return Err(PgmigError::Internal(
+                                "the comparison query returned a NULL or non-integer key".into(),
+                            ));
+                        }
+                    };
+                    target_keys.push(value);
                 }
             }
-            let field_of = |spans: &[FieldSpan], field: usize| spans[field].value(buf);
             let write = rows_to_write(index.len(), &keys, &target_keys, |row, target| {
                 let spans = index.fields(row);
-                compared.iter().all(|&field| {
+                self.compared.iter().all(|&field| {
                     let at = target * fields + field;
                     let datum = (!nulls[at]).then_some(values[at]);
-                    comparisons[field].matches(datum, field_of(spans, field))
+                    self.comparisons[field].matches(datum, spans[field].value(buf))
                 })
             });
             pg_sys::SPI_finish();
             Ok(write)
-        }
-    }
-}
-
-/// Buffers an upsert by comparison reuses from window to window.
-pub struct CompareBuffers {
-    /// Source rows of the window, from a row border on.
-    window: Vec<u8>,
-    index: RowIndex,
-    /// The rows to write, as a binary COPY stream without its trailer (empty: none).
-    staged: Vec<u8>,
-    staged_rows: u64,
-}
-
-impl CompareBuffers {
-    pub fn new(fields_per_row: usize) -> CompareBuffers {
-        CompareBuffers {
-            window: Vec::new(),
-            index: RowIndex::new(fields_per_row),
-            staged: Vec::new(),
-            staged_rows: 0,
         }
     }
 }
@@ -256,16 +284,15 @@ pub struct ComparedBatch {
 
 impl CompareTarget {
     /// Reads one batch from the network thread, window by window, and copies into `stage` the
-    /// rows that are new or differ from the target. Checks, as [`ChannelSource::finish`] does
-    /// for a plain COPY, that the batch ended at a row border with the row count sent.
+    /// rows that are new or differ from the target. Checks, as a plain COPY's batch is checked,
+    /// that the batch ended at a row border with the row count sent.
     pub fn stage_batch(
-        &self,
+        &mut self,
         channel: &mut ChannelSource<'_>,
         stage: &CopyInto<'_>,
-        buffers: &mut CompareBuffers,
     ) -> Result<ComparedBatch> {
         let broken = |what: String| PgmigError::Internal(format!("upsert comparison: {what}"));
-        buffers.window.clear();
+        self.window.clear();
         let mut header_read = false;
         let mut trailer_read = false;
         let mut batch = ComparedBatch { rows: 0, staged: 0 };
@@ -273,81 +300,73 @@ impl CompareTarget {
             let ended = match channel.next_chunk() {
                 Some(_) if trailer_read => return Err(broken("data after the trailer".into())),
                 Some(chunk) => {
-                    buffers.window.extend_from_slice(chunk);
+                    self.window.extend_from_slice(chunk);
                     false
                 }
                 None => true,
             };
             if !header_read {
-                if buffers.window.len() < COPY_HEADER_LEN && !ended {
+                if self.window.len() < COPY_HEADER_LEN && !ended {
                     continue;
                 }
-                check_header(&buffers.window).map_err(|e| broken(e.to_string()))?;
-                buffers.window.drain(..COPY_HEADER_LEN);
+                check_header(&self.window).map_err(|e| broken(e.to_string()))?;
+                self.window.drain(..COPY_HEADER_LEN);
                 header_read = true;
             }
-            if buffers.window.len() < WINDOW_MAX_BYTES && !ended {
+            if self.window.len() < WINDOW_MAX_BYTES && !ended {
                 continue;
             }
-            let split = buffers
+            let split = self
                 .index
-                .split(&buffers.window)
+                .split(&self.window)
                 .map_err(|e| broken(e.to_string()))?;
-            if !buffers.index.is_empty() {
+            if !self.index.is_empty() {
                 super::check_interrupts();
-                batch.staged += self.stage_window(buffers)?;
-                batch.rows += buffers.index.len() as u64;
-                if buffers.staged.len() >= STAGE_FLUSH_BYTES {
-                    Self::flush_staged(stage, buffers)?;
+                batch.staged += self.stage_window()?;
+                batch.rows += self.index.len() as u64;
+                if self.staged.len() >= STAGE_FLUSH_BYTES {
+                    self.flush_staged(stage)?;
                 }
             }
-            buffers.window.drain(..split.consumed);
+            self.window.drain(..split.consumed);
             trailer_read |= split.trailer;
             if ended {
-                Self::flush_staged(stage, buffers)?;
-                if !trailer_read || !buffers.window.is_empty() {
+                self.flush_staged(stage)?;
+                if !trailer_read || !self.window.is_empty() {
                     return Err(broken("the batch ended inside a row".into()));
                 }
-                return match channel.rows_sent() {
-                    Some(sent) if sent == batch.rows => Ok(batch),
-                    sent => Err(broken(format!(
-                        "the network thread sent {sent:?} rows but {} arrived",
-                        batch.rows
-                    ))),
-                };
+                channel.finish(batch.rows)?;
+                return Ok(batch);
             }
         }
     }
 
     /// Compares the window's rows and appends those to write to the staged rows; returns how
     /// many.
-    fn stage_window(&self, buffers: &mut CompareBuffers) -> Result<u64> {
-        let write = self.rows_to_write(&buffers.window, &buffers.index)?;
-        let staged = &mut buffers.staged;
+    fn stage_window(&mut self) -> Result<u64> {
+        let write = self.rows_to_write()?;
         let mut rows = 0;
         for (row, _) in write.iter().enumerate().filter(|(_, &w)| w) {
-            if staged.is_empty() {
-                staged.extend_from_slice(&COPY_SIGNATURE);
-                staged.extend_from_slice(&[0u8; COPY_HEADER_LEN - COPY_SIGNATURE.len()]);
+            if self.staged.is_empty() {
+                self.staged.extend_from_slice(&COPY_HEADER);
             }
-            staged.extend_from_slice(&buffers.window[buffers.index.row(row)]);
+            self.staged
+                .extend_from_slice(&self.window[self.index.row(row)]);
             rows += 1;
         }
-        buffers.staged_rows += rows;
+        self.staged_rows += rows;
         Ok(rows)
     }
 
     /// Copies the staged rows, if any, into the staging table.
-    fn flush_staged(stage: &CopyInto<'_>, buffers: &mut CompareBuffers) -> Result<()> {
-        if buffers.staged_rows == 0 {
+    fn flush_staged(&mut self, stage: &CopyInto<'_>) -> Result<()> {
+        if self.staged_rows == 0 {
             return Ok(());
         }
-        buffers
-            .staged
-            .extend_from_slice(&COPY_TRAILER.to_be_bytes());
-        let stored = copy_from(stage, &mut SliceSource::new(&buffers.staged))?;
-        let rows = std::mem::take(&mut buffers.staged_rows);
-        buffers.staged.clear();
+        self.staged.extend_from_slice(&COPY_TRAILER.to_be_bytes());
+        let stored = copy_from(stage, &mut SliceSource::new(&self.staged))?;
+        let rows = std::mem::take(&mut self.staged_rows);
+        self.staged.clear();
         if stored != rows {
             return Err(PgmigError::Internal(format!(
                 "upsert comparison: staged {rows} rows but COPY stored {stored}"

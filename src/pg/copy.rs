@@ -128,15 +128,7 @@ unsafe fn target_attnums(rel: pg_sys::Relation, columns: &[String]) -> Result<Ve
     let relid = (*rel).rd_id;
     let mut attnums = Vec::with_capacity(columns.len());
     for column in columns {
-        let name = CString::new(column.as_str())
-            .map_err(|_| PgmigError::Internal(format!("column name with NUL: {column:?}")))?;
-        let attnum = pg_sys::get_attnum(relid, name.as_ptr());
-        if attnum <= 0 {
-            return Err(PgmigError::Internal(format!(
-                "target column \"{column}\" not found"
-            )));
-        }
-        attnums.push(attnum);
+        attnums.push(attnum_of(relid, column)?);
     }
     if columns.is_empty() {
         let desc = (*rel).rd_att;
@@ -148,6 +140,22 @@ unsafe fn target_attnums(rel: pg_sys::Relation, columns: &[String]) -> Result<Ve
         }
     }
     Ok(attnums)
+}
+
+/// The attribute number of column `column` of table `relid`.
+///
+/// # Safety
+/// Main thread, inside a transaction (a catalog lookup).
+pub unsafe fn attnum_of(relid: pg_sys::Oid, column: &str) -> Result<i16> {
+    let name = CString::new(column)
+        .map_err(|_| PgmigError::Internal(format!("column name with NUL: {column:?}")))?;
+    let attnum = pg_sys::get_attnum(relid, name.as_ptr());
+    if attnum <= 0 {
+        return Err(PgmigError::Internal(format!(
+            "target column \"{column}\" not found"
+        )));
+    }
+    Ok(attnum)
 }
 
 /// INSERT on the table, or on each target column, exactly as COPY FROM checks it; raises
@@ -270,15 +278,16 @@ impl<'a> ChannelSource<'a> {
         self.last
     }
 
-    /// Checks, after COPY returned, that every row sent was stored and the batch ended well.
-    pub fn finish(&self, rows_stored: u64) -> Result<()> {
+    /// Checks, once the batch has been read (by COPY, or by an upsert's comparison), that
+    /// every row sent was read and the batch ended well.
+    pub fn finish(&self, rows_read: u64) -> Result<()> {
         match self.rows_sent {
-            Some(sent) if sent == rows_stored => Ok(()),
+            Some(sent) if sent == rows_read => Ok(()),
             Some(sent) => Err(PgmigError::Internal(format!(
-                "the network thread sent {sent} rows but COPY stored {rows_stored}"
+                "the network thread sent {sent} rows but {rows_read} were read"
             ))),
             None => Err(PgmigError::Internal(
-                "COPY ended before the stream did".into(),
+                "the batch was left before the stream ended it".into(),
             )),
         }
     }
@@ -324,7 +333,8 @@ impl ChannelSource<'_> {
     }
 
     /// The batch's next chunk of COPY bytes, `None` once the network thread has ended the
-    /// batch (then [`ChannelSource::rows_sent`] and [`ChannelSource::is_last`] are known).
+    /// batch (then [`ChannelSource::finish`] can check it and [`ChannelSource::is_last`] is
+    /// known).
     pub fn next_chunk(&mut self) -> Option<&[u8]> {
         if self.position < self.current.len() || self.receive() {
             let start = self.position;
@@ -333,11 +343,6 @@ impl ChannelSource<'_> {
         } else {
             None
         }
-    }
-
-    /// The rows the network thread says the batch holds, once it has ended it.
-    pub fn rows_sent(&self) -> Option<u64> {
-        self.rows_sent
     }
 }
 

@@ -2,7 +2,7 @@
 //! create the target, then feed each batch of the network thread's COPY stream to PostgreSQL's
 //! own COPY, in the chosen mode. Every check a user can fail runs before the first row moves.
 
-use super::compare::{CompareBuffers, CompareTarget};
+use super::compare::CompareTarget;
 use super::copy::{copy_from, ChannelSource, CopyInto};
 use super::watermark::{self, NextWatermark};
 use super::{check_interrupts, server::connect_params};
@@ -692,17 +692,17 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
 
     // An upsert with an integer key compares before it writes: only new and changed rows go
     // through the staging table and ON CONFLICT (see pg::compare).
-    let compare = match (&stage_relid, integer_key) {
-        (Some(_), Some(key)) if gucs::UPSERT_COMPARE.get() => Some(CompareTarget {
-            schema: target.schema.clone(),
-            table: target.table.clone(),
-            columns: column_names.clone(),
-            key_names: key_names.clone(),
+    let mut compare = match (&stage_relid, integer_key) {
+        (Some(_), Some(key)) if gucs::UPSERT_COMPARE.get() => Some(CompareTarget::new(
+            load_relid,
+            target.schema.clone(),
+            target.table.clone(),
+            column_names.clone(),
+            key_names.clone(),
             key,
-        }),
+        )?),
         _ => None,
     };
-    let mut compare_buffers = CompareBuffers::new(column_names.len());
 
     source.session.start_stream(stream_plan)?;
     let label = format!("{}.{} -> {}", source.schema, source.table, target.display());
@@ -739,9 +739,9 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
             .with_progress(&mut on_data)
             .with_pool(pool);
         // Rows the batch held, and how many of them were stored (in the target or staged).
-        let (rows, stored) = match &compare {
+        let (rows, stored) = match &mut compare {
             Some(compare) => {
-                let batch = compare.stage_batch(&mut channel, &copy_into, &mut compare_buffers)?;
+                let batch = compare.stage_batch(&mut channel, &copy_into)?;
                 (batch.rows, batch.staged)
             }
             None => {

@@ -20,6 +20,7 @@ use super::metadata::Column;
 use super::ValueError;
 use crate::copy_binary::{CopyEncoder, EncodeError, NulPolicy};
 use crate::plan::FieldEncoding;
+use crate::temporal::MAX_TIME_SCALE;
 use crate::text::encoding_for_code_page;
 
 /// TYPE_INFO type bytes (MS-TDS 2.2.5.4).
@@ -64,8 +65,6 @@ pub(crate) mod type_byte {
 
 /// The u16 maximum length that marks a `(max)` type, whose values are PLP streams.
 const MAX_MARKER: u16 = 0xFFFF;
-/// time, datetime2 and datetimeoffset scales run from 0 to 7 (100 ns).
-const MAX_TIME_SCALE: u8 = 7;
 /// decimal/numeric hold at most 38 digits.
 const MAX_DECIMAL_PRECISION: u8 = 38;
 /// A date is 3 bytes of days since 0001-01-01.
