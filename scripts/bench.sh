@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 BENCH_DIR=/tmp/pgmig-bench-cluster
-PG_PORT=${PGMIG_BENCH_PORT:-55438}
-TDS_PORT=${PGMIG_BENCH_TDS_PORT:-51438}
+# Ports below Linux's ephemeral range (32768-60999): a port inside it can be held by the local
+# end of any outgoing connection (the bench smoke's 55438 was, twice, after the e2e tests).
+PG_PORT=${PGMIG_BENCH_PORT:-25438}
+TDS_PORT=${PGMIG_BENCH_TDS_PORT:-21438}
 PROFILE=${PROFILE:-release}
 export ROWS=${ROWS:-100000} TABLE=${TABLE:-votes,posts} REPEAT=${REPEAT:-3}
 export RESULTS=${RESULTS:-bench/results}

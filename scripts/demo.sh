@@ -9,8 +9,10 @@ cd "$(dirname "$0")/.."
 
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 DEMO_DIR=/tmp/pgmig-demo-cluster
-PG_PORT=${PGMIG_DEMO_PORT:-55436}
-TDS_PORT=${PGMIG_DEMO_TDS_PORT:-51433}
+# Ports below Linux's ephemeral range (32768-60999): a port inside it can be held by the local
+# end of any outgoing connection (the bench smoke's 55438 was, twice, after the e2e tests).
+PG_PORT=${PGMIG_DEMO_PORT:-25436}
+TDS_PORT=${PGMIG_DEMO_TDS_PORT:-21433}
 DEMO_POSTS=${DEMO_POSTS:-200000}
 
 source scripts/lib.sh

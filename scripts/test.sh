@@ -7,7 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
-E2E_PORT=${PGMIG_E2E_PORT:-55435}
+# Ports below Linux's ephemeral range (32768-60999): a port inside it can be held by the local
+# end of any outgoing connection (the bench smoke's 55438 was, twice, after the e2e tests).
+E2E_PORT=${PGMIG_E2E_PORT:-25435}
 E2E_DIR=/tmp/pgmig-e2e-cluster
 PGRX_TEST_DIR=/tmp/pgmig-pgrx-test
 
