@@ -28,31 +28,75 @@ COMMENT ON TABLE @extschema@.watermarks IS
     'Where each incremental pull (watermark =>) starts next: rows with watermark_column > value';
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.watermarks', '');
 
--- May the current role move the watermark of `target` (the table's text key)?
-CREATE FUNCTION @extschema@.watermark_may_write(target text)
+-- The policies below never call to_regclass: for a name in a schema the role has no USAGE on,
+-- it raises "permission denied for schema" instead of returning NULL, so a single row for a
+-- table in a private schema made every other role's reads of this table, its pulls and its
+-- reset_watermark fail. They look tables up in pg_class, which checks no rights, and then ask
+-- has_table_privilege, which returns NULL for an oid that no longer exists.
+
+-- The name a row's `target` holds for the table `relid` (NULL: no such table).
+CREATE FUNCTION @extschema@.watermark_target_name(relid oid)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT pg_catalog.format('%I.%I', n.nspname, c.relname)
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.oid = $1;
+$$;
+
+-- The table a row's `target` names now (NULL: none). Rows only ever hold a name made by
+-- watermark_target_name (the store and move policies check it), which parse_ident reads back.
+CREATE FUNCTION @extschema@.watermark_target_oid(target text)
+RETURNS oid
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT c.oid
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname = (pg_catalog.parse_ident($1))[1]
+      AND c.relname = (pg_catalog.parse_ident($1))[2];
+$$;
+
+-- May the current role move the watermark of the table `relid`?
+CREATE FUNCTION @extschema@.watermark_may_write(relid oid)
 RETURNS boolean
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT COALESCE(pg_catalog.has_table_privilege(pg_catalog.to_regclass($1), 'INSERT')
-                    AND pg_catalog.has_table_privilege(pg_catalog.to_regclass($1), 'UPDATE'),
+    SELECT COALESCE(pg_catalog.has_table_privilege($1, 'INSERT')
+                    AND pg_catalog.has_table_privilege($1, 'UPDATE'),
                     false);
+$$;
+
+-- A row is for the table it was stored for (target_relid) and, once that table was dropped and
+-- one of the same name created, for the table its name now names: the next run stores over it.
+CREATE FUNCTION @extschema@.watermark_row_may_write(relid oid, target text)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT @extschema@.watermark_may_write($1)
+           OR @extschema@.watermark_may_write(@extschema@.watermark_target_oid($2));
 $$;
 
 ALTER TABLE @extschema@.watermarks ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON @extschema@.watermarks FOR SELECT
-    USING (COALESCE(pg_catalog.has_table_privilege(pg_catalog.to_regclass(target), 'SELECT'),
-                    false));
+    USING (COALESCE(pg_catalog.has_table_privilege(target_relid, 'SELECT'), false)
+           OR COALESCE(pg_catalog.has_table_privilege(
+                  @extschema@.watermark_target_oid(target), 'SELECT'), false));
 -- A row names the table it is for, under its current name, and the role that stored it.
 CREATE POLICY store ON @extschema@.watermarks FOR INSERT
-    WITH CHECK (@extschema@.watermark_may_write(target)
-                AND pg_catalog.to_regclass(target) = target_relid AND role = current_user);
+    WITH CHECK (@extschema@.watermark_may_write(target_relid)
+                AND target = @extschema@.watermark_target_name(target_relid)
+                AND role = current_user);
 CREATE POLICY move ON @extschema@.watermarks FOR UPDATE
-    USING (@extschema@.watermark_may_write(target))
-    WITH CHECK (@extschema@.watermark_may_write(target)
-                AND pg_catalog.to_regclass(target) = target_relid AND role = current_user);
+    USING (@extschema@.watermark_row_may_write(target_relid, target))
+    WITH CHECK (@extschema@.watermark_may_write(target_relid)
+                AND target = @extschema@.watermark_target_name(target_relid)
+                AND role = current_user);
 CREATE POLICY forget ON @extschema@.watermarks FOR DELETE
-    USING (@extschema@.watermark_may_write(target));
+    USING (@extschema@.watermark_row_may_write(target_relid, target));
 GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.watermarks TO PUBLIC;
 
 -- What the previous run stored for (server, source, target); no row on a first run.
@@ -64,10 +108,8 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT w.watermark_column, w.source_type, w.filter, w.value, w.target_relid
     FROM @extschema@.watermarks w
-    JOIN pg_catalog.pg_class c ON c.oid = $3
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE w.server = $1 AND w.source = $2
-      AND w.target = pg_catalog.format('%I.%I', n.nspname, c.relname);
+      AND w.target = @extschema@.watermark_target_name($3);
 $$;
 
 -- Stores where the next run starts; pull_table calls it in the pull's own transaction.
@@ -81,9 +123,7 @@ AS $$
     INSERT INTO @extschema@.watermarks AS w
         (server, source, target, target_relid, watermark_column, source_type, filter, value,
          run_id)
-    SELECT $1, $2, pg_catalog.format('%I.%I', n.nspname, c.relname), c.oid, $4, $5, $6, $7, $8
-    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.oid = $3
+    VALUES ($1, $2, @extschema@.watermark_target_name($3), $3, $4, $5, $6, $7, $8)
     ON CONFLICT (server, source, target) DO UPDATE
     SET target_relid = EXCLUDED.target_relid, watermark_column = EXCLUDED.watermark_column,
         source_type = EXCLUDED.source_type, filter = EXCLUDED.filter, value = EXCLUDED.value,
@@ -100,8 +140,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     WITH gone AS (
         DELETE FROM @extschema@.watermarks w
-        USING pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.oid = $1 AND w.target = pg_catalog.format('%I.%I', n.nspname, c.relname)
+        WHERE w.target = @extschema@.watermark_target_name($1)
           AND ($2 IS NULL OR w.server = $2) AND ($3 IS NULL OR w.source = $3)
         RETURNING 1)
     SELECT pg_catalog.count(*)::integer FROM gone;

@@ -23,6 +23,27 @@ use crate::plan::FieldEncoding;
 /// ~0.1 ms (1M posts: ~4600 windows).
 pub const WINDOW_MAX_BYTES: usize = 256 << 10;
 
+/// A window's target rows are read as one key range only while the range spans at most this
+/// many key values per source row; sparser windows (an incremental sync's few changed rows, a
+/// `filter`) look up their keys one by one instead. A range query over a sparse window read
+/// (and held in memory) every target row between the window's first and last key: the whole
+/// table, for a watermark run whose changed rows lie far apart.
+pub const RANGE_SPAN_PER_ROW: u64 = 4;
+
+/// Slack on top of a window's row limit, so that a window of a few rows that lies among
+/// rows only the target holds (deleted on the source) is still compared in full.
+const LIMIT_SLACK_ROWS: usize = 16;
+
+/// How one query reads the target's rows for a window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetLookup<'a> {
+    /// The keys from `low` to `high` inclusive (one value per key column each).
+    Range { low: &'a [i64], high: &'a [i64] },
+    /// These values of a one-column key, ascending (a value the window holds twice is here
+    /// twice).
+    Keys(&'a [i64]),
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IntegerWidth {
     I16,
@@ -138,32 +159,72 @@ impl WindowKeys {
         Some((self.key(0), self.key(last)))
     }
 
+    /// The query that reads the target's rows for this window, and the most rows it may
+    /// return (its `LIMIT`); `None` when no row has a whole key. Memory stays bounded by the
+    /// window's size whatever the target holds: a one-column key whose range spans more than
+    /// [`RANGE_SPAN_PER_ROW`] values per row is looked up by its keys (at most one target row
+    /// each, the key being unique there); a range holds at most that many rows per source row
+    /// (and a composite key's range, whose span is unknown, is cut by the limit: see
+    /// [`rows_to_write`]).
+    pub fn lookup(&self) -> Option<(TargetLookup<'_>, usize)> {
+        let (low, high) = self.range()?;
+        let rows = self.keyed.len();
+        let range_limit = rows
+            .saturating_mul(RANGE_SPAN_PER_ROW as usize)
+            .saturating_add(LIMIT_SLACK_ROWS);
+        if let ([low_value], [high_value]) = (low, high) {
+            // i128: the span of i64::MIN..=i64::MAX does not fit an i64.
+            let span = i128::from(*high_value) - i128::from(*low_value) + 1;
+            if span > (rows as i128).saturating_mul(i128::from(RANGE_SPAN_PER_ROW)) {
+                return Some((
+                    TargetLookup::Keys(&self.keys),
+                    rows.saturating_add(LIMIT_SLACK_ROWS),
+                ));
+            }
+        }
+        Some((TargetLookup::Range { low, high }, range_limit))
+    }
+
     fn key(&self, i: usize) -> &[i64] {
         &self.keys[i * self.width..(i + 1) * self.width]
     }
 }
 
 /// For each of the window's `rows` source rows: must it be written? `target_keys` holds the
-/// keys (`width` values each) of the target's rows in the window's key range, ascending;
-/// `same(source_row, target_row)` compares the fields outside the key.
+/// keys (`width` values each) of the target's rows the window's [`WindowKeys::lookup`] read,
+/// ascending; `complete` is false when that query stopped at its row limit, so that target rows
+/// past the last one read are unknown; `same(source_row, target_row)` compares the fields
+/// outside the key.
 ///
 /// A row is left out only when exactly one target row has its key and `same` holds: what the
 /// merge's prefilter does in SQL without the comparison (`NOT EXISTS` an identical target row),
 /// so a key the source holds twice fails or not in the merge as it does there. Rows without a
-/// whole key and rows with no target row are written.
+/// whole key, rows with no target row, and (when not `complete`) rows whose key is not below
+/// the last target key read are written.
 pub fn rows_to_write(
     rows: usize,
     keys: &WindowKeys,
     target_keys: &[i64],
+    complete: bool,
     mut same: impl FnMut(usize, usize) -> bool,
 ) -> Vec<bool> {
     let mut write = vec![true; rows];
     let width = keys.width.max(1);
     let target_rows = target_keys.len() / width;
     let target_key = |t: usize| &target_keys[t * width..(t + 1) * width];
+    // Keys from here on may have target rows the query did not return (a second row of the
+    // last key read, too, would make its match look single).
+    let known_below = match (complete, target_rows) {
+        (true, _) => None,
+        (false, 0) => return write,
+        (false, _) => Some(target_key(target_rows - 1)),
+    };
     let mut t = 0;
     for (i, &row) in keys.keyed.iter().enumerate() {
         let key = keys.key(i);
+        if known_below.is_some_and(|limit| key >= limit) {
+            break;
+        }
         while t < target_rows && target_key(t) < key {
             t += 1;
         }
@@ -253,7 +314,7 @@ mod tests {
         let target_keys = [1, 0, 2, 0, 4, 0, 5, 0, 7, 0, 8, 0];
         let target_values = ["old", "x", "same", "x", "dup", "same"];
         let mut compared = Vec::new();
-        let write = rows_to_write(index.len(), &keys, &target_keys, |row, t| {
+        let write = rows_to_write(index.len(), &keys, &target_keys, true, |row, t| {
             compared.push((row, t));
             index.fields(row)[2].value(&body) == Some(target_values[t].as_bytes())
         });
@@ -271,14 +332,88 @@ mod tests {
         let keys = WindowKeys::build(&key, &body, &index);
         let all_same = |_: usize, _: usize| true;
         assert_eq!(
-            rows_to_write(2, &keys, &[1, 0, 1, 0, 2, 0], all_same),
+            rows_to_write(2, &keys, &[1, 0, 1, 0, 2, 0], true, all_same),
             [true, false]
         );
         // Descending target keys: the merge misses matches, so it writes; it never skips.
         assert_eq!(
-            rows_to_write(2, &keys, &[2, 0, 1, 0], all_same),
+            rows_to_write(2, &keys, &[2, 0, 1, 0], true, all_same),
             [true, false]
         );
-        assert_eq!(rows_to_write(2, &keys, &[], all_same), [true, true]);
+        assert_eq!(rows_to_write(2, &keys, &[], true, all_same), [true, true]);
+    }
+    #[test]
+    fn sparse_windows_look_up_their_keys_and_dense_ones_read_a_range() {
+        let key = IntegerKey::new(&ENCODINGS, &[0]).unwrap();
+        // 4 rows over keys 1..=16: the range spans 4 values a row, the most a range may.
+        let (body, index) = window(&[(16, None, ""), (1, None, ""), (9, None, ""), (5, None, "")]);
+        let keys = WindowKeys::build(&key, &body, &index);
+        assert_eq!(
+            keys.lookup(),
+            Some((
+                TargetLookup::Range {
+                    low: &[1][..],
+                    high: &[16][..]
+                },
+                4 * 4 + 16
+            ))
+        );
+        // One value further apart: looked up by key, one target row each at most.
+        let (body, index) = window(&[(17, None, ""), (1, None, ""), (9, None, ""), (5, None, "")]);
+        let keys = WindowKeys::build(&key, &body, &index);
+        assert_eq!(
+            keys.lookup(),
+            Some((TargetLookup::Keys(&[1, 5, 9, 17][..]), 4 + 16))
+        );
+        // The widest span there is does not overflow.
+        let wide = IntegerKey::new(&ENCODINGS, &[1]).unwrap();
+        let (body, index) = window(&[(0, Some(i64::MAX), ""), (0, Some(i64::MIN), "")]);
+        let keys = WindowKeys::build(&wide, &body, &index);
+        assert_eq!(
+            keys.lookup(),
+            Some((TargetLookup::Keys(&[i64::MIN, i64::MAX][..]), 2 + 16))
+        );
+        // A composite key reads its range, cut by the limit.
+        let pair = IntegerKey::new(&ENCODINGS, &[0, 1]).unwrap();
+        let (body, index) = window(&[(1, Some(7), ""), (900, Some(-7), ""), (5, None, "")]);
+        let keys = WindowKeys::build(&pair, &body, &index);
+        assert_eq!(
+            keys.lookup(),
+            Some((
+                TargetLookup::Range {
+                    low: &[1, 7][..],
+                    high: &[900, -7][..]
+                },
+                2 * 4 + 16
+            ))
+        );
+        let (body, index) = window(&[(5, None, "")]);
+        assert_eq!(WindowKeys::build(&pair, &body, &index).lookup(), None);
+    }
+
+    #[test]
+    fn a_read_cut_by_its_limit_writes_the_rows_from_its_last_key_on() {
+        let (body, index) = window(&[
+            (1, Some(0), "a"),
+            (3, Some(0), "b"),
+            (4, Some(0), "c"),
+            (8, Some(0), "d"),
+        ]);
+        let key = IntegerKey::new(&ENCODINGS, &[0, 1]).unwrap();
+        let keys = WindowKeys::build(&key, &body, &index);
+        let mut compared = Vec::new();
+        // The query stopped after target keys 1..=4: key 4 may have a second row past the
+        // limit, and 8 was not reached.
+        let write = rows_to_write(4, &keys, &[1, 0, 2, 0, 3, 0, 4, 0], false, |row, t| {
+            compared.push((row, t));
+            true
+        });
+        assert_eq!(write, [false, false, true, true]);
+        assert_eq!(compared, [(0, 0), (1, 2)]);
+        // Complete, the same rows are all compared.
+        let write = rows_to_write(4, &keys, &[1, 0, 2, 0, 3, 0, 4, 0], true, |_, _| true);
+        assert_eq!(write, [false, false, false, true]);
+        // Cut with nothing read (cannot happen with a limit above zero): everything written.
+        assert_eq!(rows_to_write(4, &keys, &[], false, |_, _| true), [true; 4]);
     }
 }

@@ -187,6 +187,20 @@ pub fn quote_tsql_qualified(schema: &str, name: &str) -> String {
     format!("{}.{}", quote_tsql(schema), quote_tsql(name))
 }
 
+/// `schema.name` as shown to users and kept as a watermark's source: bare parts, except that
+/// a part holding `.`, `[` or `]` is bracket-quoted, so that `[a.b].[c]` and `[a].[b.c]` (or a
+/// name that merely looks quoted) never read the same.
+pub fn tsql_display_name(schema: &str, name: &str) -> String {
+    let part = |part: &str| {
+        if part.contains(['.', '[', ']']) {
+            quote_tsql(part)
+        } else {
+            part.to_string()
+        }
+    };
+    format!("{}.{}", part(schema), part(name))
+}
+
 /// `name` quoted for PostgreSQL: `"x""y"`. Always quoted: exact case, no keyword surprises.
 pub fn quote_pg(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -531,5 +545,14 @@ mod tests {
             pg_column_names(&["PostId", "Post_Id"], IdentifierCase::Lower).unwrap(),
             ["postid", "post_id"]
         );
+    }
+
+    #[test]
+    fn display_names_are_bare_unless_a_part_could_be_misread() {
+        assert_eq!(tsql_display_name("dbo", "Posts"), "dbo.Posts");
+        assert_eq!(tsql_display_name("dbo", "Order Lines"), "dbo.Order Lines");
+        assert_eq!(tsql_display_name("a.b", "c"), "[a.b].c");
+        assert_eq!(tsql_display_name("a", "b.c"), "a.[b.c]");
+        assert_eq!(tsql_display_name("[x]", "y]"), "[[x]]].[y]]]");
     }
 }

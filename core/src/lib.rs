@@ -10,6 +10,7 @@ pub mod numeric;
 pub mod options;
 pub mod plan;
 pub mod sqlgen;
+pub mod sync_lock;
 pub mod tds_rows;
 pub mod tds_wire;
 pub mod temporal;

@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use crate::compare::TargetLookup;
 use crate::ident::{quote_pg, quote_pg_qualified, quote_tsql, quote_tsql_qualified};
 use crate::typemap::{column_ddl, PgType};
 
@@ -297,6 +298,27 @@ pub fn pg_create_table(
     ))
 }
 
+/// `value` (a column of type `pg_type`) as the merge compares it: so that equal means the same
+/// value stored, not merely equal by the type's `=`, which would leave some changes unwritten.
+/// - Text under a nondeterministic collation: `=` ignores what the collation ignores (a
+///   case-insensitive ICU collation takes `iPhone` for `iphone`); under "C" it compares bytes.
+/// - Unconstrained numeric: `1.5 = 1.50`, but the scale is part of the value shown; a column
+///   with a declared scale stores every value at that scale, where `=` is exact.
+/// - Floats: `-0 = 0`; their send format is the bit pattern (NaN payloads aside, which at
+///   worst write a row again).
+/// - xml has no equality operator: its text.
+fn exact_comparand(value: &str, pg_type: &PgType) -> String {
+    match pg_type {
+        PgType::Text | PgType::Varchar(_) | PgType::Char(_) => {
+            format!("({value} COLLATE pg_catalog.\"C\")")
+        }
+        PgType::Numeric(None) | PgType::Xml => format!("{value}::text"),
+        PgType::Real => format!("pg_catalog.float4send({value})"),
+        PgType::DoublePrecision => format!("pg_catalog.float8send({value})"),
+        _ => value.to_string(),
+    }
+}
+
 /// The statement that merges staging table `pg_temp.stage` into the target: new keys are
 /// inserted, changed rows updated, identical rows left alone (no new row version, no WAL).
 /// With only key columns, existing keys are left alone (`DO NOTHING`).
@@ -328,18 +350,10 @@ pub fn pg_upsert(
     let target = quote_pg_qualified(schema, table);
     let stage = format!("pg_temp.{}", quote_pg(stage));
     let others: Vec<&PgColumn> = columns.iter().filter(|c| !key.contains(&c.name)).collect();
-    // xml has no equality operator: compare its text.
     let compared = |prefix: &str| -> String {
         let values: Vec<String> = others
             .iter()
-            .map(|c| {
-                let value = format!("{prefix}.{}", quote_pg(&c.name));
-                if c.pg_type == PgType::Xml {
-                    format!("{value}::text")
-                } else {
-                    value
-                }
-            })
+            .map(|c| exact_comparand(&format!("{prefix}.{}", quote_pg(&c.name)), &c.pg_type))
             .collect();
         values.join(", ")
     };
@@ -407,43 +421,58 @@ pub fn upsert_prefilter_pays(stage_bytes: u64, rows: u64, work_mem_bytes: u64) -
 }
 
 /// The target's rows of one comparison window (see [`crate::compare`]): `columns` in the order
-/// the COPY stream carries them, for integer keys from `low` to `high` inclusive, in key order.
-/// A key of several columns compares as a row, which a btree index on them answers in order; a
-/// row comparison can hold with a NULL in a later column, so those are left out explicitly.
+/// the COPY stream carries them, in key order, at most `limit` rows; for integer keys from `low`
+/// to `high` inclusive, or (one-column keys) those of a list. A key of several columns compares
+/// as a row, which a btree index on them answers in order; a row comparison can hold with a
+/// NULL in a later column, so those are left out explicitly.
 pub fn pg_compare_select(
     schema: &str,
     table: &str,
     columns: &[String],
     key: &[String],
-    low: &[i64],
-    high: &[i64],
+    lookup: TargetLookup<'_>,
+    limit: usize,
 ) -> Result<String, SqlGenError> {
-    if key.is_empty() || low.len() != key.len() || high.len() != key.len() {
-        return Err(SqlGenError::InvalidShape {
-            detail: "a comparison window needs one bound per key column".into(),
-        });
+    let shape_error = || SqlGenError::InvalidShape {
+        detail: "a comparison window needs one bound per key column".into(),
+    };
+    if key.is_empty() {
+        return Err(shape_error());
     }
-    let numbers = |values: &[i64]| -> String {
+    let numbers = |values: &[i64], separator: &str| -> String {
         let list: Vec<String> = values.iter().map(i64::to_string).collect();
-        list.join(", ")
+        list.join(separator)
     };
     let keys = quoted_list(key);
-    let range = if key.len() == 1 {
-        format!("{keys} BETWEEN {} AND {}", low[0], high[0])
-    } else {
-        let not_null: Vec<String> = key
-            .iter()
-            .map(|k| format!(" AND {} IS NOT NULL", quote_pg(k)))
-            .collect();
-        format!(
-            "({keys}) >= ({}) AND ({keys}) <= ({}){}",
-            numbers(low),
-            numbers(high),
-            not_null.concat()
-        )
+    let condition = match lookup {
+        TargetLookup::Range { low, high } if low.len() != key.len() || high.len() != key.len() => {
+            return Err(shape_error())
+        }
+        TargetLookup::Range { low, high } if key.len() == 1 => {
+            format!("{keys} BETWEEN {} AND {}", low[0], high[0])
+        }
+        TargetLookup::Range { low, high } => {
+            let not_null: Vec<String> = key
+                .iter()
+                .map(|k| format!(" AND {} IS NOT NULL", quote_pg(k)))
+                .collect();
+            format!(
+                "({keys}) >= ({}) AND ({keys}) <= ({}){}",
+                numbers(low, ", "),
+                numbers(high, ", "),
+                not_null.concat()
+            )
+        }
+        // An int2/int4 column against int8 values: btree's integer_ops answers the cross-type
+        // `= ANY` from the key's index.
+        TargetLookup::Keys(values) if key.len() == 1 && !values.is_empty() => format!(
+            "{keys} = ANY ('{{{}}}'::pg_catalog.int8[])",
+            numbers(values, ",")
+        ),
+        TargetLookup::Keys(_) => return Err(shape_error()),
     };
     Ok(format!(
-        "SELECT {} FROM {} WHERE {range} ORDER BY {keys}",
+        "SELECT {} FROM {} WHERE {condition} ORDER BY {keys} LIMIT {limit}",
         quoted_list(columns),
         quote_pg_qualified(schema, table)
     ))
@@ -751,11 +780,41 @@ mod tests {
              WHERE NOT EXISTS (SELECT 1 FROM \"public\".\"posts\" AS cur WHERE cur.\"id\" = s.\"id\" \
              AND cur.\"id\" BETWEEN (SELECT pg_catalog.min(\"id\") FROM pg_temp.\"pgmig_stage\") \
              AND (SELECT pg_catalog.max(\"id\") FROM pg_temp.\"pgmig_stage\") \
-             AND ROW(cur.\"title\", cur.\"doc\"::text) IS NOT DISTINCT FROM ROW(s.\"title\", s.\"doc\"::text)) \
+             AND ROW((cur.\"title\" COLLATE pg_catalog.\"C\"), cur.\"doc\"::text) \
+             IS NOT DISTINCT FROM ROW((s.\"title\" COLLATE pg_catalog.\"C\"), s.\"doc\"::text)) \
              ON CONFLICT (\"id\") \
              DO UPDATE SET \"title\" = EXCLUDED.\"title\", \"doc\" = EXCLUDED.\"doc\" \
-             WHERE ROW(t.\"title\", t.\"doc\"::text) IS DISTINCT FROM ROW(EXCLUDED.\"title\", EXCLUDED.\"doc\"::text)"
+             WHERE ROW((t.\"title\" COLLATE pg_catalog.\"C\"), t.\"doc\"::text) \
+             IS DISTINCT FROM ROW((EXCLUDED.\"title\" COLLATE pg_catalog.\"C\"), EXCLUDED.\"doc\"::text)"
         );
+    }
+
+    #[test]
+    fn the_merge_compares_what_is_stored_not_what_equality_ignores() {
+        let cases = [
+            (
+                PgType::Varchar(Some(5)),
+                "(t.\"v\" COLLATE pg_catalog.\"C\")",
+            ),
+            (PgType::Char(Some(5)), "(t.\"v\" COLLATE pg_catalog.\"C\")"),
+            (PgType::Numeric(None), "t.\"v\"::text"),
+            (PgType::Numeric(Some((10, 2))), "t.\"v\""),
+            (PgType::Real, "pg_catalog.float4send(t.\"v\")"),
+            (PgType::DoublePrecision, "pg_catalog.float8send(t.\"v\")"),
+            (PgType::TimestampTz(None), "t.\"v\""),
+            (PgType::Bytea, "t.\"v\""),
+        ];
+        for (pg_type, comparand) in cases {
+            let columns = vec![column("id", PgType::Integer), column("v", pg_type.clone())];
+            let sql = pg_upsert("s", "t", "st", &columns, &names(&["id"]), false).unwrap();
+            assert!(
+                sql.ends_with(&format!(
+                    "WHERE ROW({comparand}) IS DISTINCT FROM ROW({})",
+                    comparand.replace("t.", "EXCLUDED.")
+                )),
+                "{pg_type:?}: {sql}"
+            );
+        }
     }
 
     #[test]
@@ -841,20 +900,39 @@ mod tests {
     }
 
     #[test]
-    fn compare_window_reads_the_key_range_in_key_order() {
+    fn compare_window_reads_the_key_range_or_the_keys_in_key_order() {
         let columns = names(&["Id", "ti\"tle"]);
+        let range = |low, high| TargetLookup::Range { low, high };
         assert_eq!(
-            pg_compare_select("s", "T", &columns, &names(&["Id"]), &[-3], &[9]).unwrap(),
-            "SELECT \"Id\", \"ti\"\"tle\" FROM \"s\".\"T\" WHERE \"Id\" BETWEEN -3 AND 9 ORDER BY \"Id\""
+            pg_compare_select("s", "T", &columns, &names(&["Id"]), range(&[-3], &[9]), 28).unwrap(),
+            "SELECT \"Id\", \"ti\"\"tle\" FROM \"s\".\"T\" WHERE \"Id\" BETWEEN -3 AND 9 \
+             ORDER BY \"Id\" LIMIT 28"
         );
         let pair = names(&["a", "b"]);
         assert_eq!(
-            pg_compare_select("s", "t", &pair, &pair, &[1, i64::MIN], &[2, 5]).unwrap(),
+            pg_compare_select("s", "t", &pair, &pair, range(&[1, i64::MIN], &[2, 5]), 9).unwrap(),
             "SELECT \"a\", \"b\" FROM \"s\".\"t\" WHERE (\"a\", \"b\") >= (1, -9223372036854775808) \
              AND (\"a\", \"b\") <= (2, 5) AND \"a\" IS NOT NULL AND \"b\" IS NOT NULL \
-             ORDER BY \"a\", \"b\""
+             ORDER BY \"a\", \"b\" LIMIT 9"
         );
-        assert!(pg_compare_select("s", "t", &pair, &pair, &[1], &[2, 5]).is_err());
-        assert!(pg_compare_select("s", "t", &pair, &[], &[], &[]).is_err());
+        assert_eq!(
+            pg_compare_select(
+                "s",
+                "t",
+                &columns,
+                &names(&["Id"]),
+                TargetLookup::Keys(&[i64::MIN, -1, 7, 7]),
+                20
+            )
+            .unwrap(),
+            "SELECT \"Id\", \"ti\"\"tle\" FROM \"s\".\"t\" WHERE \"Id\" = ANY \
+             ('{-9223372036854775808,-1,7,7}'::pg_catalog.int8[]) ORDER BY \"Id\" LIMIT 20"
+        );
+        assert!(pg_compare_select("s", "t", &pair, &pair, range(&[1], &[2, 5]), 9).is_err());
+        assert!(pg_compare_select("s", "t", &pair, &[], range(&[], &[]), 9).is_err());
+        assert!(pg_compare_select("s", "t", &pair, &pair, TargetLookup::Keys(&[1]), 9).is_err());
+        assert!(
+            pg_compare_select("s", "t", &pair, &names(&["a"]), TargetLookup::Keys(&[]), 9).is_err()
+        );
     }
 }

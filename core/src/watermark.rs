@@ -289,6 +289,9 @@ pub struct WatermarkRequest<'a> {
     pub column: &'a WatermarkColumn,
     pub filter: Option<&'a str>,
     pub target_relid: u32,
+    /// The target holds no row (truncated, emptied) though a watermark is stored: the rows
+    /// the stored value stands for are gone.
+    pub target_empty: bool,
 }
 
 /// What a run moves and what it stores.
@@ -347,6 +350,11 @@ pub fn plan_watermark(
             "the target table was created again since the watermark was stored".into(),
         ));
     }
+    if request.target_empty {
+        return Ok(full(
+            "the target is empty (truncated?) though a watermark is stored".into(),
+        ));
+    }
     let Ok(last) = WatermarkValue::parse(column.kind, &stored.value) else {
         return Ok(full(format!(
             "the stored value {:?} is not a valid {} value",
@@ -385,6 +393,7 @@ mod tests {
             column,
             filter: None,
             target_relid: 16400,
+            target_empty: false,
         }
     }
 
@@ -580,6 +589,13 @@ mod tests {
             },
             "created again",
         );
+        let emptied = WatermarkRequest {
+            target_empty: true,
+            ..request(&c)
+        };
+        let plan = plan_watermark(&emptied, Some(&stored(&c, "5")), high).unwrap();
+        assert_eq!(plan.condition, None);
+        assert!(plan.full_reason.unwrap().contains("target is empty"));
         full_because(stored(&c, "5; DROP"), "is not a valid integer value");
         full_because(stored(&c, "500"), "below the stored watermark 500");
     }

@@ -168,12 +168,14 @@ impl CompareTarget {
         })
     }
 
-    /// For each row of the window: must it be written? Reads the target's rows in the
-    /// window's key range; rows it cannot match are written.
+    /// For each row of the window: must it be written? Reads the target's rows for the
+    /// window's keys (a range, or the keys themselves when they lie far apart; at most a few
+    /// rows per window row, so memory never follows the table); rows it cannot match are
+    /// written.
     fn rows_to_write(&self) -> Result<Vec<bool>> {
         let (buf, index) = (&self.window, &self.index);
         let keys = WindowKeys::build(&self.key, buf, index);
-        let Some((low, high)) = keys.range() else {
+        let Some((lookup, limit)) = keys.lookup() else {
             return Ok(vec![true; index.len()]);
         };
         let sql = pg_compare_select(
@@ -181,8 +183,8 @@ impl CompareTarget {
             &self.table,
             &self.columns,
             &self.key_names,
-            low,
-            high,
+            lookup,
+            limit,
         )
         .map_err(|e| PgmigError::Internal(e.to_string()))?;
         let sql = CString::new(sql)
@@ -260,7 +262,8 @@ impl CompareTarget {
                     target_keys.push(value);
                 }
             }
-            let write = rows_to_write(index.len(), &keys, &target_keys, |row, target| {
+            let complete = rows < limit;
+            let write = rows_to_write(index.len(), &keys, &target_keys, complete, |row, target| {
                 let spans = index.fields(row);
                 self.compared.iter().all(|&field| {
                     let at = target * fields + field;

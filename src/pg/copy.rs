@@ -281,10 +281,18 @@ impl<'a> ChannelSource<'a> {
     /// Checks, once the batch has been read (by COPY, or by an upsert's comparison), that
     /// every row sent was read and the batch ended well.
     pub fn finish(&self, rows_read: u64) -> Result<()> {
+        self.finish_copy(rows_read, false).map(|_| ())
+    }
+
+    /// [`Self::finish`] for a COPY that stored `stored` rows; returns the rows sent. A target
+    /// with BEFORE INSERT row triggers (`triggers_may_skip`) may have skipped some: COPY counts
+    /// only the rows it stored, so there the stream's end (which COPY reaches only after the
+    /// trailer, past every row) is what shows that every row was read.
+    pub fn finish_copy(&self, stored: u64, triggers_may_skip: bool) -> Result<u64> {
         match self.rows_sent {
-            Some(sent) if sent == rows_read => Ok(()),
+            Some(sent) if sent == stored || (triggers_may_skip && stored < sent) => Ok(sent),
             Some(sent) => Err(PgmigError::Internal(format!(
-                "the network thread sent {sent} rows but {rows_read} were read"
+                "the network thread sent {sent} rows but {stored} were read"
             ))),
             None => Err(PgmigError::Internal(
                 "the batch was left before the stream ended it".into(),

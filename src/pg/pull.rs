@@ -12,12 +12,14 @@ use crate::tds::{PullSession, RowReader, StreamPlan};
 use pgmig_core::compare::IntegerKey;
 use pgmig_core::ident::{
     display_pg_qualified, parse_qualified_name, pg_name, quote_pg, quote_pg_qualified,
+    tsql_display_name,
 };
 use pgmig_core::plan::{plan_pull, FieldEncoding, Mode, PullPlan};
 use pgmig_core::sqlgen::{
     pg_create_table, pg_literal, pg_sync_identity, pg_uncompressed_storage_query, pg_upsert,
     tsql_pull_select, upsert_prefilter_pays, PgColumn, PullQuery,
 };
+use pgmig_core::sync_lock::sync_lock_keys;
 use pgmig_core::typemap::{check_target_columns, PgType, SourceColumn};
 use pgmig_core::watermark::{plan_watermark, WatermarkRequest};
 use pgrx::prelude::*;
@@ -357,6 +359,65 @@ pub fn create_table_statement(target: &TargetName, plan: &PullPlan, mode: Mode) 
     .map_err(|e| PgmigError::Internal(e.to_string()))
 }
 
+/// Takes the advisory lock of the sync (target, server, source, filter) for the rest of the
+/// transaction, waiting for the run that holds it, if any, with a NOTICE naming its backend.
+/// The wait is PostgreSQL's own: a cancel, `lock_timeout` and `statement_timeout` end it.
+fn wait_for_same_sync(
+    relid: pg_sys::Oid,
+    server: &str,
+    source: &str,
+    filter: Option<&str>,
+    target: &TargetName,
+) -> Result<()> {
+    let (relid_key, sync_key) = sync_lock_keys(relid.to_u32(), server, source, filter);
+    let keys = [relid_key.into(), sync_key.into()];
+    let taken = Spi::get_one_with_args::<bool>(
+        "SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
+        &keys,
+    )
+    .map_err(spi_error)?;
+    if taken == Some(true) {
+        return Ok(());
+    }
+    let holders = Spi::get_one_with_args::<String>(
+        "SELECT pg_catalog.string_agg(pid::text, ', ' ORDER BY pid) FROM pg_catalog.pg_locks \
+         WHERE locktype = 'advisory' AND granted AND objsubid = 2 \
+           AND classid = $1::pg_catalog.oid AND objid = $2::pg_catalog.oid \
+           AND database = (SELECT oid FROM pg_catalog.pg_database \
+                           WHERE datname = pg_catalog.current_database())",
+        &keys,
+    )
+    .map_err(spi_error)?;
+    pgrx::notice!(
+        "pgmig: waiting for another upsert of {source} into {} (backend {}) to end",
+        target.display(),
+        holders.as_deref().unwrap_or("unknown")
+    );
+    Spi::run_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)", &keys).map_err(spi_error)
+}
+
+/// Whether the caller sees no row in `target` (row-level security may hide some: then a
+/// watermark run reads everything, which is slower, never wrong).
+fn table_is_empty(target: &TargetName) -> Result<bool> {
+    Spi::get_one::<bool>(&format!(
+        "SELECT NOT EXISTS (SELECT FROM {})",
+        target.quoted()
+    ))
+    .map_err(spi_error)
+    .map(|empty| empty.unwrap_or(false))
+}
+
+/// Whether `relid` or one of its partitions has an enabled BEFORE INSERT row trigger, which
+/// may skip rows (return NULL): COPY then stores fewer rows than it read.
+fn has_before_insert_row_triggers(relid: pg_sys::Oid) -> Result<bool> {
+    Spi::get_one_with_args::<bool>(
+        include_str!("../../sql/before_insert_row_triggers.sql"),
+        &[relid.into()],
+    )
+    .map_err(spi_error)
+    .map(|found| found.unwrap_or(false))
+}
+
 /// Objects that would block dropping `relid` (views, foreign keys of other tables, ...).
 fn dependents(relid: pg_sys::Oid) -> Result<Vec<String>> {
     Spi::connect(|client| {
@@ -597,7 +658,19 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         }
     };
     let load_relid = relid_of(&load_target)?;
-    let source_display = format!("{}.{}", source.schema, source.table);
+    let triggers_may_skip = has_before_insert_row_triggers(load_relid)?;
+    let source_display = tsql_display_name(&source.schema, &source.table);
+    // Another run of the same sync into this target: wait for its transaction to end before
+    // reading anything, so that the later run reads the later rows (see sync_lock).
+    if mode == Mode::Upsert && existing.is_some() {
+        wait_for_same_sync(
+            load_relid,
+            &source.server,
+            &source_display,
+            args.filter.as_deref(),
+            &target,
+        )?;
+    }
     // An incremental sync: the high mark first, then the rows after the stored value up to it.
     let next_watermark = match &watermark_column {
         Some(column) => {
@@ -610,6 +683,8 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
                 column,
                 filter: args.filter.as_deref(),
                 target_relid: load_relid.to_u32(),
+                // Only asked when it matters: one row's read, as the caller.
+                target_empty: stored.is_some() && table_is_empty(&target)?,
             };
             let planned = plan_watermark(&request, stored.as_ref(), high.as_deref())
                 .map_err(|e| PgmigError::Protocol(format!("watermark high mark: {e}")))?;
@@ -705,7 +780,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
     };
 
     source.session.start_stream(stream_plan)?;
-    let label = format!("{}.{} -> {}", source.schema, source.table, target.display());
+    let label = format!("{source_display} -> {}", target.display());
     let mut progress = Progress {
         label,
         started,
@@ -746,8 +821,8 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
             }
             None => {
                 let stored = copy_from(&copy_into, &mut channel)?;
-                channel.finish(stored)?;
-                (stored, stored)
+                let sent = channel.finish_copy(stored, triggers_may_skip)?;
+                (sent, stored)
             }
         };
         let last = channel.is_last();
@@ -773,7 +848,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
                 summary.rows_unchanged += rows.saturating_sub(written);
             }
             Some(_) => summary.rows_unchanged += rows,
-            None => summary.rows_written += rows,
+            None => summary.rows_written += stored,
         }
         if last {
             break;

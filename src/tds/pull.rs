@@ -10,7 +10,9 @@ use futures::TryStreamExt;
 use pgmig_core::copy_binary::{CopyEncoder, NulPolicy};
 use pgmig_core::plan::FieldEncoding;
 use pgmig_core::sqlgen::TSQL_DESCRIBE_COLUMNS;
-use pgmig_core::tds_rows::{DecodeError, RowDecoder, Token};
+use pgmig_core::tds_rows::{
+    check_result_set_end, token, DecodeError, RowDecoder, ServerMessage, Token,
+};
 use pgmig_core::typemap::SourceColumn;
 use std::sync::mpsc::SyncSender;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -446,7 +448,7 @@ async fn stream_native(
     pool: &ChunkPool,
 ) -> Result<NativeOutcome> {
     /// ROW and NBCROW token types: the next token starts a row.
-    const ROW_TOKENS: [u8; 2] = [0xD1, 0xD2];
+    const ROW_TOKENS: [u8; 2] = [token::ROW, token::NBCROW];
     let connection = match native {
         Some(connection) => connection,
         None => native.insert(NativeConnection::connect(params).await?),
@@ -464,9 +466,7 @@ async fn stream_native(
         {
             Ok(Token::Columns) => break,
             Ok(Token::Message(message)) if message.is_error() => {
-                return Err(PgmigError::Server(Box::new(
-                    connection.server_error(&message),
-                )))
+                return Err(server_failure(connection, &message))
             }
             Ok(Token::Done { status, .. }) if !done_has_more(status) => {
                 return Err(PgmigError::Protocol(
@@ -480,10 +480,16 @@ async fn stream_native(
     }
 
     batches.begin();
+    // The first DONE after the rows is the SELECT's own, with its row count; any later one
+    // belongs to a statement after it. The stream is complete at the final DONE, and only if
+    // every DONE from the SELECT's on is clean (an ERROR token before one fails the pull with
+    // SQL Server's own error first).
+    let mut result_set_ended = false;
     loop {
         // The decoder writes a row as it reads it: a full batch is closed when the next
         // token is a row.
         if batches.in_batch == batches.batch_rows
+            && !result_set_ended
             && ROW_TOKENS.contains(&response.peek(connection).await?)
         {
             batches.before_row()?;
@@ -492,16 +498,29 @@ async fn stream_native(
             .next_token(connection, &mut decoder, &mut batches.encoder)
             .await?
         {
-            Ok(Token::Row) => batches.row_written()?,
+            Ok(Token::Row) if !result_set_ended => batches.row_written()?,
             Ok(Token::Message(message)) if message.is_error() => {
-                return Err(PgmigError::Server(Box::new(
-                    connection.server_error(&message),
-                )))
+                return Err(server_failure(connection, &message))
             }
-            Ok(Token::Done { status, .. }) if !done_has_more(status) => break,
+            Ok(Token::Done {
+                status, row_count, ..
+            }) => {
+                let row_count = if result_set_ended { None } else { row_count };
+                check_result_set_end(status, row_count, batches.total)
+                    .map_err(PgmigError::Protocol)?;
+                result_set_ended = true;
+                if !done_has_more(status) {
+                    break;
+                }
+            }
             Ok(Token::Columns) => {
                 return Err(PgmigError::Protocol(
                     "the SELECT returned a second result set".into(),
+                ))
+            }
+            Ok(Token::Row) => {
+                return Err(PgmigError::Protocol(
+                    "SQL Server sent rows after the end of the result set".into(),
                 ))
             }
             Ok(_) => {}
@@ -510,6 +529,11 @@ async fn stream_native(
     }
     batches.finish()?;
     Ok(NativeOutcome::Streamed)
+}
+
+/// An ERROR token from SQL Server, as pgmig reports it.
+fn server_failure(connection: &NativeConnection, message: &ServerMessage) -> PgmigError {
+    PgmigError::Server(Box::new(connection.server_error(message)))
 }
 
 /// A decoder error as pgmig reports it; `row_number` is the 1-based row being read.

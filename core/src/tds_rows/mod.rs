@@ -38,8 +38,8 @@ use crate::plan::FieldEncoding;
 
 use cursor::{malformed, Stop};
 use metadata::Column;
-use tokens::token;
 
+pub use tokens::{check_result_set_end, check_tds_version, token, MIN_TDS_VERSION};
 pub use value_error::ValueError;
 
 /// Decodes the token stream of one query's response.
@@ -320,6 +320,24 @@ fn row_stopped(
 ) -> Stop {
     let end = match row::measure(columns, input, nbc, spans) {
         Ok(end) => end,
+        Err(Stop::Fail(DecodeError::Value {
+            column,
+            row_key: None,
+            error,
+        })) => {
+            // A value refused from its length before the rest of the row arrived: the row is
+            // named by its key only when all key values come before that value.
+            let row_key = key
+                .iter()
+                .all(|&k| k < column)
+                .then(|| describe::row_key(columns, key, spans, input))
+                .flatten();
+            return Stop::Fail(DecodeError::Value {
+                column,
+                row_key,
+                error,
+            });
+        }
         Err(stop) => return stop,
     };
     match (stop, input.get(..end)) {

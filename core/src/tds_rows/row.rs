@@ -15,8 +15,8 @@
 use super::cursor::{malformed, u16_at, u32_at, u64_at, Stop};
 use super::metadata::Column;
 use super::types::{put_value, Fault, Framing};
-use super::DecodeError;
-use crate::copy_binary::CopyEncoder;
+use super::{DecodeError, ValueError};
+use crate::copy_binary::{CopyEncoder, EncodeError, MAX_FIELD_BYTES};
 
 /// u16 length of a NULL in a u16-length column (CHARBIN_NULL).
 const USHORT_NULL: u16 = 0xFFFF;
@@ -118,7 +118,7 @@ pub(crate) fn measure(
                     )
                 }
             },
-            Framing::Plp => measure_plp(input, pos).map_err(|stop| match stop {
+            Framing::Plp => measure_plp(input, pos, column, index).map_err(|stop| match stop {
                 Stop::Fail(DecodeError::Protocol(message)) => malformed(format!(
                     "column {} (\"{}\"): {message}",
                     index + 1,
@@ -137,8 +137,16 @@ pub(crate) fn measure(
     Ok(pos)
 }
 
-/// The place and end of the PLP value starting at `pos`. Only its chunk lengths are read.
-fn measure_plp(input: &[u8], pos: usize) -> Result<(Span, usize), Stop> {
+/// The place and end of the PLP value of `column` (the row's `index`th) starting at `pos`.
+/// Only its chunk lengths are read. A value that has not all arrived and is already known to
+/// be too large for its field (its total length, or the chunk lengths seen of an unknown
+/// one) is refused: waiting for it would buffer up to gigabytes only to refuse it then.
+fn measure_plp(
+    input: &[u8],
+    pos: usize,
+    column: &Column,
+    index: usize,
+) -> Result<(Span, usize), Stop> {
     let total = u64_at(input, pos).ok_or(Stop::Short(pos + PLP_TOTAL_LEN))?;
     let first = pos + PLP_TOTAL_LEN;
     if total == PLP_NULL {
@@ -146,6 +154,8 @@ fn measure_plp(input: &[u8], pos: usize) -> Result<(Span, usize), Stop> {
     }
     // What a known total length still owes: each chunk is counted off it.
     let mut remaining = (total != PLP_UNKNOWN).then_some(total);
+    // The value's size as far as it is known: its total, or the chunks announced so far.
+    let mut announced = if total == PLP_UNKNOWN { 0 } else { total };
     let mut pos = first;
     // The first chunk's data, while it is the only one.
     let mut only = Span::Bytes {
@@ -155,6 +165,7 @@ fn measure_plp(input: &[u8], pos: usize) -> Result<(Span, usize), Stop> {
     let mut chunks = 0usize;
     loop {
         let Some(chunk) = u32_at(input, pos) else {
+            refuse_oversized(column, index, announced)?;
             // The rest of a known length must still come, behind this chunk's length and
             // before the terminator: waiting for all of it at once keeps a large value from
             // costing one retry per chunk.
@@ -188,6 +199,8 @@ fn measure_plp(input: &[u8], pos: usize) -> Result<(Span, usize), Stop> {
                     "a PLP value's chunks exceed its length of {total} bytes"
                 ))
             })?;
+        } else {
+            announced = announced.saturating_add(u64::from(chunk));
         }
         if chunks == 0 {
             only = Span::Bytes {
@@ -198,6 +211,23 @@ fn measure_plp(input: &[u8], pos: usize) -> Result<(Span, usize), Stop> {
         chunks += 1;
         pos = pos.saturating_add(chunk as usize);
     }
+}
+
+/// Refuses a value of `column` (the row's `index`th) of `bytes` wire bytes that its COPY
+/// field could not hold, with the error the encoder gives it once it has arrived; the caller
+/// adds the row's key.
+fn refuse_oversized(column: &Column, index: usize, bytes: u64) -> Result<(), Stop> {
+    let least = column.action.least_field_bytes(bytes);
+    if least <= MAX_FIELD_BYTES as u64 {
+        return Ok(());
+    }
+    Err(Stop::Fail(DecodeError::Value {
+        column: index,
+        row_key: None,
+        error: ValueError::Encode(EncodeError::TooLarge {
+            bytes: usize::try_from(least).unwrap_or(usize::MAX),
+        }),
+    }))
 }
 
 /// Why [`write_row`] stopped.

@@ -3,10 +3,10 @@
 //! clarity rather than speed.
 
 use super::cursor::{malformed, Cursor, Stop};
-use super::{DoneKind, EnvChange, Token};
+use super::{done_status, DoneKind, EnvChange, Token};
 
 /// Token type bytes.
-pub(crate) mod token {
+pub mod token {
     pub const RETURN_STATUS: u8 = 0x79;
     pub const COLMETADATA: u8 = 0x81;
     pub const TABNAME: u8 = 0xA4;
@@ -28,6 +28,12 @@ pub(crate) mod token {
 
 /// DONE status bit: `row_count` is valid.
 pub(crate) const DONE_COUNT: u16 = 0x0010;
+/// The oldest TDS version this decoder reads, 7.2 (SQL Server 2005), as LOGINACK states it:
+/// before it, DONE row counts are 4 bytes, user types 2, and there are no PLP values.
+pub const MIN_TDS_VERSION: u32 = 0x7209_0002;
+/// TDS 8.0 as LOGINACK would state it: its major version in the top byte (like 7.0's and
+/// 7.1's), hence numerically below 7.2, with 7.4's token stream.
+const TDS_8_0: u32 = 0x0800_0000;
 /// ENVCHANGE types this decoder reports.
 const ENV_DATABASE: u8 = 1;
 const ENV_PACKET_SIZE: u8 = 4;
@@ -54,6 +60,63 @@ pub(crate) fn done(input: &[u8], kind: DoneKind) -> Result<(usize, Token), Stop>
         kind,
     };
     Ok((cur.pos(), token))
+}
+
+/// Refuses the result set a DONE token (DONE, DONEPROC or DONEINPROC) ends, after
+/// `rows_decoded` rows: for an error or attention bit, or a row count (DONE_COUNT) other than
+/// the rows decoded. Pass the count only for the DONE that ends the result set's own
+/// statement; a later statement's DONE counts its own rows. An ERROR token before the DONE is
+/// the caller's to report: it says what failed; this is for a DONE that says so alone.
+pub fn check_result_set_end(
+    status: u16,
+    row_count: Option<u64>,
+    rows_decoded: u64,
+) -> Result<(), String> {
+    if status & done_status::SERVER_ERROR != 0 {
+        return Err(format!(
+            "SQL Server ended the result set with a severe error (DONE status 0x{status:04X}) \
+             and sent no error message"
+        ));
+    }
+    if status & done_status::ERROR != 0 {
+        return Err(format!(
+            "SQL Server ended the result set with an error (DONE status 0x{status:04X}) and \
+             sent no error message"
+        ));
+    }
+    if status & done_status::ATTENTION != 0 {
+        return Err(format!(
+            "SQL Server ended the result set with an attention acknowledgement (DONE status \
+             0x{status:04X}): the query was cancelled"
+        ));
+    }
+    match row_count {
+        Some(reported) if reported != rows_decoded => Err(format!(
+            "SQL Server reports {reported} rows in the result set, pgmig decoded {rows_decoded}"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a server whose LOGINACK states a TDS version older than [`MIN_TDS_VERSION`].
+pub fn check_tds_version(tds_version: u32) -> Result<(), String> {
+    if tds_version >= MIN_TDS_VERSION || tds_version == TDS_8_0 {
+        return Ok(());
+    }
+    // The older versions' LOGINACK values (MS-TDS appendix A, LOGINACK).
+    let version = match tds_version {
+        0x0700_0000 => "7.0",
+        0x0701_0000 => "7.1",
+        0x7100_0001 => "7.1 revision 1",
+        _ => "",
+    };
+    let version = match version {
+        "" => format!("0x{tds_version:08X}"),
+        name => format!("{name} (0x{tds_version:08X})"),
+    };
+    Err(format!(
+        "SQL Server reports TDS version {version}; pgmig needs 7.2 (SQL Server 2005) or later"
+    ))
 }
 
 /// RETURNSTATUS: the i32 a stored procedure returned.

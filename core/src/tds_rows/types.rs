@@ -457,6 +457,23 @@ impl Action {
             _ => Action::Unexpected,
         }
     }
+
+    /// The fewest bytes a value of `input` wire bytes can take in its COPY field, counted as
+    /// the encoder's own size checks count them (`CopyEncoder::put_*`): over
+    /// `MAX_FIELD_BYTES`, the encoder refuses the value whatever it holds, so the value can
+    /// be refused from its length before it has arrived.
+    pub(crate) fn least_field_bytes(self, input: u64) -> u64 {
+        match self {
+            Action::Bytea | Action::Utf8Text { .. } => input,
+            // UTF-16: a unit (2 bytes) becomes 1 to 3 UTF-8 bytes, a surrogate pair (4) 4.
+            // Code pages: a character of 1 or 2 bytes becomes 1 to 4. The text can grow to
+            // 1.5 times its wire bytes, but only converting it tells: a bound on that would
+            // refuse values that fit (1.6 GB of ASCII as UTF-16 is 800 MB of text). Half is
+            // the least it can become. Other actions (a PLP value pgmig does not expect) are
+            // bounded as loosely.
+            _ => input / 2,
+        }
+    }
 }
 
 /// Why one value was not written.

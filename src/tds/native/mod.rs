@@ -13,7 +13,9 @@ use super::ConnectParams;
 use crate::error::{PgmigError, Result, ServerError};
 use pgmig_core::copy_binary::{CopyEncoder, NulPolicy};
 use pgmig_core::options::Encrypt;
-use pgmig_core::tds_rows::{DecodeError, EnvChange, RowDecoder, ServerMessage, Step, Token};
+use pgmig_core::tds_rows::{
+    check_tds_version, done_status, DecodeError, EnvChange, RowDecoder, ServerMessage, Step, Token,
+};
 use pgmig_core::tds_wire::{
     self, login7, packet_type, prelogin, PacketHeader, HEADER_LEN, INITIAL_PACKET_SIZE,
     MAX_PACKET_SIZE,
@@ -177,7 +179,11 @@ impl NativeConnection {
                 .next_token(self, &mut decoder, &mut no_rows)
                 .await?;
             match token.map_err(|e| PgmigError::Protocol(format!("login response: {e:?}")))? {
-                Token::LoginAck { .. } => acknowledged = true,
+                Token::LoginAck { tds_version, .. } => {
+                    // The rest of the response is already in that version's format.
+                    check_tds_version(tds_version).map_err(PgmigError::Protocol)?;
+                    acknowledged = true;
+                }
                 Token::EnvChange(EnvChange::PacketSize(size)) => {
                     self.packet_size = (size as usize).clamp(512, MAX_PACKET_SIZE);
                 }
@@ -303,8 +309,7 @@ impl NativeConnection {
 
 /// Whether a DONE token's status says more results follow.
 pub fn done_has_more(status: u16) -> bool {
-    const DONE_MORE: u16 = 0x1;
-    status & DONE_MORE != 0
+    status & done_status::MORE != 0
 }
 
 /// The token stream of one response: packet payloads gathered into one buffer, from which the

@@ -200,12 +200,31 @@ const STAGED_PREFIX: &str = "pgmig: upsert: ";
 /// Runs `pgmig.pull_table(args)` (an upsert) on `db.client` and reports it; `staged` is 0 when
 /// the upsert loaded a table it created, which it does without merging.
 pub fn upsert(db: &mut TestDb, args: &str) -> Upserted {
+    upsert_reading(db, args, None).0
+}
+
+/// [`upsert`], and how many rows of the table `target` (a regclass literal) the statement
+/// read: its sequential and index fetches, from `pg_stat_xact_user_tables` before the
+/// transaction ends.
+pub fn upsert_reading(db: &mut TestDb, args: &str, target: Option<&str>) -> (Upserted, i64) {
     if let Ok(mut notices) = db.notices.lock() {
         notices.clear();
     }
     let mut tx = db.client.transaction().expect("BEGIN");
     tx.batch_execute("SET LOCAL client_min_messages = debug1")
         .expect("SET LOCAL client_min_messages");
+    let reads = |tx: &mut postgres::Transaction<'_>| -> i64 {
+        target.map_or(0, |target| {
+            tx.query_one(
+                "SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0)), 0)::bigint \
+                 FROM pg_stat_xact_user_tables WHERE relid = $1::text::regclass",
+                &[&target],
+            )
+            .map(|row| row.get(0))
+            .unwrap_or_else(|e| panic!("reads of {target}: {e:?}"))
+        })
+    };
+    let reads_before = reads(&mut tx);
     let row = tx
         .query_one(
             &format!(
@@ -214,6 +233,7 @@ pub fn upsert(db: &mut TestDb, args: &str) -> Upserted {
             &[],
         )
         .unwrap_or_else(|e| panic!("pull_table({args}): {e:?}"));
+    let target_reads = reads(&mut tx) - reads_before;
     tx.commit().expect("COMMIT");
     let notices = db.notices.lock().map(|n| n.clone()).unwrap_or_default();
     let staged = notices
@@ -226,12 +246,13 @@ pub fn upsert(db: &mut TestDb, args: &str) -> Upserted {
                 .and_then(|n| n.parse::<i64>().ok())
                 .unwrap_or_else(|| panic!("unexpected upsert line: {rest}"))
         });
-    Upserted {
+    let upserted = Upserted {
         read: row.get(0),
         written: row.get(1),
         unchanged: row.get(2),
         staged,
-    }
+    };
+    (upserted, target_reads)
 }
 
 /// A session on `db` that collects the NOTICE messages it receives.

@@ -2,13 +2,26 @@
 //! that does not grow with the table.
 
 use pgmig_e2e::{
-    add_server, count, peak_private_rss_kb, session_with_notices, start_tds, upsert, TestDb,
-    Upserted,
+    add_server, count, peak_private_rss_kb, session_with_notices, start_tds, upsert,
+    upsert_reading, TestDb, Upserted,
 };
 use pgmig_tds_server::faults::Fault;
+use pgmig_tds_server::RunningServer;
 use std::time::{Duration, Instant};
 
 const GENERATED_DATABASE: &str = "StackOverflow2010";
+
+/// A test database `name` with server `so` on a TDS test server of generated tables
+/// (`posts=N,votes=M`), progress NOTICEs off, after `setup` (SQL) ran.
+fn generated(name: &str, tables: &str, setup: &str) -> (TestDb, RunningServer) {
+    let tds = start_tds("", Some(tables));
+    let mut db = TestDb::new(name);
+    add_server(&mut db.client, "so", &tds, GENERATED_DATABASE);
+    db.client
+        .batch_execute(&format!("SET pgmig.progress_interval = 0; {setup}"))
+        .unwrap_or_else(|e| panic!("{setup}: {e:?}"));
+    (db, tds)
+}
 
 #[test]
 fn progress_notices_and_pg_stat_progress_copy() {
@@ -100,15 +113,11 @@ fn memory_stays_flat_from_100k_to_1m_rows() {
 fn upsert_compares_window_by_window_across_batches() {
     // 20K posts of ~1.2 KB: batches of 7000 rows (~8 MB) hold two or three comparison windows
     // of 4 MB each, and windows end at batch ends.
-    let tds = start_tds("", Some("posts=20000,votes=10"));
-    let mut db = TestDb::new("gen_upsert_compare");
-    add_server(&mut db.client, "so", &tds, GENERATED_DATABASE);
-    db.client
-        .batch_execute(
-            "SET pgmig.progress_interval = 0;
-             SELECT * FROM pgmig.pull_table('dbo.Posts', target => 'posts_ref');",
-        )
-        .unwrap();
+    let (mut db, _tds) = generated(
+        "gen_upsert_compare",
+        "posts=20000,votes=10",
+        "SELECT * FROM pgmig.pull_table('dbo.Posts', target => 'posts_ref')",
+    );
     let args = "'dbo.Posts', mode => 'upsert', batch_rows => 7000";
     let upserted = |written, staged| Upserted {
         read: 20_000,
@@ -144,5 +153,84 @@ fn upsert_compares_window_by_window_across_batches() {
     assert_eq!(
         count(&mut db.client, "SELECT count(*) FROM posts WHERE id < 0"),
         1
+    );
+}
+
+#[test]
+fn upsert_compares_sparse_windows_without_reading_the_range_between_their_keys() {
+    // A window whose rows lie far apart (an incremental sync's changed rows, a filter) used to
+    // read, and hold in memory, every target row between its first and last key.
+    let (mut db, _tds) = generated(
+        "gen_upsert_sparse",
+        "posts=10,votes=20000",
+        "SELECT * FROM pgmig.pull_table('dbo.Votes'); ANALYZE votes;",
+    );
+    let sparse = "'dbo.Votes', mode => 'upsert', filter => 'Id IN (1, 4000, 9000, 15000, 20000)'";
+    let (upserted, reads) = upsert_reading(&mut db, sparse, Some("votes"));
+    assert_eq!(
+        upserted,
+        Upserted {
+            read: 5,
+            written: 0,
+            unchanged: 5,
+            staged: 0
+        }
+    );
+    assert!(reads <= 5, "the sparse window read {reads} target rows");
+    db.client
+        .batch_execute(
+            "UPDATE votes SET bountyamount = coalesce(bountyamount, 0) + 1 WHERE id = 9000",
+        )
+        .unwrap();
+    let (upserted, _) = upsert_reading(&mut db, sparse, Some("votes"));
+    assert_eq!(
+        upserted,
+        Upserted {
+            read: 5,
+            written: 1,
+            unchanged: 4,
+            staged: 1
+        }
+    );
+
+    // A dense window still reads its range.
+    let dense = "'dbo.Votes', mode => 'upsert', filter => 'Id BETWEEN 100 AND 299 AND Id <> 200'";
+    let (upserted, reads) = upsert_reading(&mut db, dense, Some("votes"));
+    assert_eq!(
+        upserted,
+        Upserted {
+            read: 199,
+            written: 0,
+            unchanged: 199,
+            staged: 0
+        }
+    );
+    // The range's 200 rows (one the source lacks), and a fetch or two of the plan's.
+    assert!(
+        (200..=210).contains(&reads),
+        "the dense window read {reads} target rows"
+    );
+
+    // A composite key's range has no span to judge it by: the read stops at its limit (4 rows
+    // per window row, plus 16), and the rows past the last key it read are staged and merged
+    // (where ON CONFLICT finds them unchanged), not compared.
+    db.client
+        .batch_execute("CREATE UNIQUE INDEX votes_id_postid ON votes (id, postid)")
+        .unwrap();
+    let composite = format!("{sparse}, key => ARRAY['Id', 'PostId']");
+    let (upserted, reads) = upsert_reading(&mut db, &composite, Some("votes"));
+    assert_eq!(
+        upserted,
+        Upserted {
+            read: 5,
+            written: 0,
+            unchanged: 5,
+            staged: 4
+        }
+    );
+    // 36 for the window, and the merge's lookups of the 4 staged rows.
+    assert!(
+        reads <= 36 + 8,
+        "the composite window read {reads} target rows"
     );
 }

@@ -430,6 +430,39 @@ fn truncate_and_named_target_with_columns_and_filter() {
         ),
         ["1:first:7", "3:third:7", "5:fifth:7"]
     );
+    // A BEFORE INSERT trigger that skips rows: COPY stores fewer rows than it read, which is
+    // not a stream cut short. rows_read counts what SQL Server sent, rows_written what stayed.
+    db.client
+        .batch_execute(
+            "CREATE FUNCTION stage.skip_third() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RETURN CASE WHEN NEW.title = 'third' THEN NULL ELSE NEW END; END $$;
+             CREATE TRIGGER skip_third BEFORE INSERT ON stage.top_posts
+                 FOR EACH ROW EXECUTE FUNCTION stage.skip_third();",
+        )
+        .unwrap();
+    assert_eq!(
+        pull(&mut db, &format!("{args}, batch_rows => 2")),
+        (3, 2, 0)
+    );
+    assert_eq!(
+        texts(
+            &mut db.client,
+            "SELECT title FROM stage.top_posts ORDER BY id"
+        ),
+        ["first", "fifth"]
+    );
+    // The same with the trigger on a partition of a partitioned target.
+    db.client
+        .batch_execute(
+            "CREATE TABLE stage.parted (id bigint, title text, extra int) PARTITION BY RANGE (id);
+             CREATE TABLE stage.parted_low PARTITION OF stage.parted FOR VALUES FROM (0) TO (4);
+             CREATE TABLE stage.parted_high PARTITION OF stage.parted FOR VALUES FROM (4) TO (100);
+             CREATE TRIGGER skip_third BEFORE INSERT ON stage.parted_low
+                 FOR EACH ROW EXECUTE FUNCTION stage.skip_third();",
+        )
+        .unwrap();
+    let parted = args.replace("stage.top_posts", "stage.parted");
+    assert_eq!(pull(&mut db, &parted), (3, 2, 0));
 }
 
 #[test]
@@ -498,6 +531,43 @@ fn upsert_twice_writes_nothing_the_second_time() {
             "50:mine:-"
         ]
     );
+    // Changes the type's `=` does not see are written all the same: a case-only change under a
+    // case-insensitive collation, a scale in an unconstrained numeric. With and without the
+    // comparison (which finds them by their bytes), the merge must not take them for equal.
+    db.client
+        .batch_execute(
+            "CREATE COLLATION case_blind (provider = icu, locale = 'und-u-ks-level2',
+                                          deterministic = false);
+             CREATE TABLE loose (id integer PRIMARY KEY, title text COLLATE case_blind,
+                                 score numeric, created timestamp(3));
+             INSERT INTO loose SELECT id, upper(title), score::numeric(6, 1), created FROM posts
+                 WHERE id < 50;",
+        )
+        .unwrap();
+    for compare in ["on", "off"] {
+        db.client
+            .batch_execute(&format!(
+                "SET pgmig.upsert_compare = {compare};
+                 UPDATE loose SET title = upper(title), score = score::numeric(6, 1);"
+            ))
+            .unwrap();
+        assert_eq!(
+            pull(&mut db, "'dbo.Posts', target => 'loose', mode => 'upsert'"),
+            (5, 5, 0),
+            "upsert_compare = {compare}"
+        );
+        assert_eq!(
+            texts(
+                &mut db.client,
+                "SELECT title || ':' || coalesce(score::text, '-') FROM loose ORDER BY id"
+            ),
+            ["first:10", "second:-", "third:30", "fifth:50", "eighth:-1"],
+            "upsert_compare = {compare}"
+        );
+    }
+    db.client
+        .batch_execute("RESET pgmig.upsert_compare")
+        .unwrap();
 }
 
 #[test]

@@ -260,6 +260,21 @@ fn datetime_watermarks_are_exact_to_the_tick_and_a_recreated_target_reads_everyt
         pull(&mut client, &format!("{edited}, filter => 'Id < 3'")),
         (0, 0)
     );
+
+    // A truncated target keeps its oid, but the rows the watermark stands for are gone.
+    notices.lock().unwrap().clear();
+    client.batch_execute("TRUNCATE by_stamp").unwrap();
+    assert_eq!(pull(&mut client, stamp), (3, 3));
+    assert!(
+        notices
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n.contains("the target is empty")),
+        "{:?}",
+        notices.lock().unwrap()
+    );
+    assert_eq!(pull(&mut client, stamp), (0, 0));
 }
 
 #[test]
@@ -341,6 +356,24 @@ fn watermark_rights_follow_the_target_table() {
     loader
         .batch_execute("GRANT SELECT ON items TO pgmig_e2e_wm_reader")
         .unwrap();
+    // The same sync into a schema of the loader's that no other role may use: its watermark
+    // row must neither show to them nor break their reads, pulls and resets (a policy that
+    // looked the name up with to_regclass raised "permission denied for schema" on it).
+    db.client
+        .batch_execute(&format!(
+            "GRANT CREATE ON DATABASE \"{}\" TO pgmig_e2e_wm_loader",
+            db.name
+        ))
+        .unwrap();
+    loader
+        .batch_execute("CREATE SCHEMA wm_private; REVOKE ALL ON SCHEMA wm_private FROM PUBLIC")
+        .unwrap();
+    let private = "'dbo.Items', target => 'wm_private.items', mode => 'upsert', watermark => 'Rv'";
+    assert_eq!(pull(&mut loader, private), (3, 3));
+    assert_eq!(
+        count(&mut loader, "SELECT count(*) FROM pgmig.watermarks"),
+        2
+    );
 
     // Reading the target shows its watermark; it does not move or forget it.
     let mut reader = db.session(Some("pgmig_e2e_wm_reader"));
@@ -360,9 +393,20 @@ fn watermark_rights_follow_the_target_table() {
          VALUES ('other', 'dbo.Items', 'public.items', 'items'::regclass, 'Rv', 'rowversion', '0x00')",
         &SqlState::INSUFFICIENT_PRIVILEGE,
     );
+    assert_eq!(
+        count(&mut reader, "SELECT count(*) FROM pgmig.watermarks"),
+        1
+    );
     // Without rights on the target, nothing shows.
     let mut none = db.session(Some("pgmig_e2e_wm_none"));
     assert_eq!(count(&mut none, "SELECT count(*) FROM pgmig.watermarks"), 0);
+    // A stale row (its table dropped) shows to nobody and blocks nobody.
+    loader.batch_execute("DROP TABLE wm_private.items").unwrap();
+    assert_eq!(count(&mut none, "SELECT count(*) FROM pgmig.watermarks"), 0);
+    assert_eq!(
+        count(&mut loader, "SELECT count(*) FROM pgmig.watermarks"),
+        1
+    );
     // The loader may forget it.
     assert_eq!(
         count(
@@ -380,4 +424,74 @@ fn watermark_rights_follow_the_target_table() {
              DROP ROLE pgmig_e2e_wm_none;",
         )
         .ok();
+}
+
+#[test]
+fn a_second_run_of_the_same_sync_waits_for_the_first_and_starts_from_its_commit() {
+    let (mut db, tds) = setup("wm_overlap");
+    let mut source = source_session(&tds);
+    assert_eq!(pull(&mut db.client, RV), (3, 3));
+    tsql(
+        &mut source,
+        "UPDATE dbo.Items SET Name = N'three+' WHERE Id = 3",
+    );
+
+    // Run A moves the changed row and keeps its transaction open.
+    let mut first = db.session(None);
+    first
+        .batch_execute("SET pgmig.progress_interval = 0; BEGIN")
+        .unwrap();
+    assert_eq!(pull(&mut first, RV), (1, 1));
+
+    // Run B of the same sync waits for A's transaction, with a NOTICE naming A's backend.
+    let first_pid = count(&mut first, "SELECT pg_backend_pid()::bigint");
+    let (mut second, notices) = session_with_notices(&db);
+    second
+        .batch_execute("SET pgmig.progress_interval = 0")
+        .unwrap();
+    let second_pid = count(&mut second, "SELECT pg_backend_pid()::bigint");
+    let waiting = std::thread::spawn(move || pull(&mut second, RV));
+    let waits_on_advisory_lock = format!(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE pid = {second_pid} AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count(&mut db.client, &waits_on_advisory_lock) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "run B never waited for run A"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(
+        notices.lock().unwrap().iter().any(|n| n.contains(&format!(
+            "waiting for another upsert of dbo.Items into public.items (backend {first_pid})"
+        ))),
+        "{:?}",
+        notices.lock().unwrap()
+    );
+    // Meanwhile an upsert of the same target with another filter is another sync: it runs.
+    assert_eq!(
+        pull(
+            &mut db.client,
+            "'dbo.Items', mode => 'upsert', filter => 'Id < 3'"
+        ),
+        (2, 0)
+    );
+    // And a run that may not wait that long gives up with PostgreSQL's lock timeout.
+    db.client
+        .batch_execute("SET lock_timeout = '100ms'")
+        .unwrap();
+    expect_error(
+        &mut db.client,
+        &format!("SELECT * FROM pgmig.pull_table({RV})"),
+        &SqlState::LOCK_NOT_AVAILABLE,
+    );
+    db.client.batch_execute("RESET lock_timeout").unwrap();
+
+    // Once A commits, B starts from A's watermark: nothing left to move. (Without the wait, B
+    // read the watermark before A's commit and moved the row again.)
+    first.batch_execute("COMMIT").unwrap();
+    assert_eq!(waiting.join().expect("run B"), (0, 0));
+    assert_eq!(items(&mut db.client, "items")[2], "3:three+:3.00");
 }

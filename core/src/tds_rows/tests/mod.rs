@@ -4,6 +4,7 @@
 mod differential;
 mod encoder;
 mod errors;
+mod sizes;
 mod stream;
 mod tokens;
 mod values;

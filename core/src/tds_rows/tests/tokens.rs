@@ -3,7 +3,10 @@
 
 use super::encoder;
 use super::*;
-use crate::tds_rows::{done_status, DoneKind, EnvChange, MessageKind, ServerMessage};
+use crate::tds_rows::{
+    check_result_set_end, check_tds_version, done_status, DoneKind, EnvChange, MessageKind,
+    ServerMessage, MIN_TDS_VERSION,
+};
 
 fn one(input: &[u8]) -> Token {
     let (run, copy) = decode(&[], &[], NulPolicy::Error, input);
@@ -175,4 +178,151 @@ fn column_names_come_from_colmetadata() {
     let mut encoder = CopyEncoder::new(2).unwrap();
     assert_eq!(run(&mut decoder, &mut encoder, &input).end, End::Finished);
     assert_eq!(decoder.column_names().collect::<Vec<_>>(), ["Id", "Näme"]);
+}
+
+/// A pull's verdict on the response to its batch (`[SET ...;] SELECT`), as `src/tds/pull.rs`
+/// reaches it: an ERROR token fails it with SQL Server's message; the first DONE after
+/// COLMETADATA ends the result set and is checked with its row count against the rows decoded,
+/// later ones (statements after the SELECT) without it. `Ok`: the rows decoded.
+fn pull_verdict(stream: &[u8]) -> Result<u64, String> {
+    let (run, _) = decode(&[FieldEncoding::Int32], &[], NulPolicy::Error, stream);
+    assert_eq!(run.end, End::Finished);
+    let mut rows = 0;
+    let mut columns = false;
+    let mut result_set_ended = false;
+    for token in run.tokens {
+        match token {
+            Token::Columns => columns = true,
+            Token::Row => rows += 1,
+            Token::Message(message) if message.is_error() => {
+                return Err(format!("SQL Server: {}", message.message))
+            }
+            Token::Done {
+                status, row_count, ..
+            } if columns => {
+                let row_count = if result_set_ended { None } else { row_count };
+                check_result_set_end(status, row_count, rows)?;
+                result_set_ended = true;
+            }
+            _ => {}
+        }
+    }
+    Ok(rows)
+}
+
+/// A response: `before` (tokens of statements before the SELECT), COLMETADATA of one int
+/// column, `rows` rows, then `end`.
+fn response(before: &[u8], rows: i64, end: &[u8]) -> Vec<u8> {
+    let column = encoder::Col::int();
+    let mut out = before.to_vec();
+    out.extend(encoder::colmetadata(&[(column.clone(), "Id")]));
+    for id in 1..=rows {
+        out.extend(encoder::row(
+            std::slice::from_ref(&column),
+            &[encoder::V::Int(id)],
+            false,
+            &encoder::Plp::one_chunk(),
+        ));
+    }
+    out.extend_from_slice(end);
+    out
+}
+
+#[test]
+fn the_result_sets_done_must_count_the_rows_decoded() {
+    use done_status::*;
+    let done = |status, count| encoder::done(encoder::DONE, status, count);
+    // SQL Server ends a SELECT of a batch with DONE_COUNT and its row count.
+    assert_eq!(pull_verdict(&response(&[], 2, &done(COUNT, 2))), Ok(2));
+    assert_eq!(pull_verdict(&response(&[], 0, &done(COUNT, 0))), Ok(0));
+    let error = pull_verdict(&response(&[], 2, &done(COUNT, 3))).unwrap_err();
+    assert_eq!(
+        error,
+        "SQL Server reports 3 rows in the result set, pgmig decoded 2"
+    );
+    // Without DONE_COUNT the count field means nothing, and nothing is required of it.
+    assert_eq!(pull_verdict(&response(&[], 2, &done(0, 7))), Ok(2));
+}
+
+#[test]
+fn error_and_attention_bits_fail_the_result_set() {
+    use done_status::*;
+    let done = |status, count| encoder::done(encoder::DONE, status, count);
+    let error = pull_verdict(&response(&[], 1, &done(ERROR | COUNT, 1))).unwrap_err();
+    assert_eq!(
+        error,
+        "SQL Server ended the result set with an error (DONE status 0x0012) and sent no error \
+         message"
+    );
+    let error = pull_verdict(&response(&[], 1, &done(SERVER_ERROR, 0))).unwrap_err();
+    assert!(
+        error.contains("severe error (DONE status 0x0100)"),
+        "{error}"
+    );
+    let error = pull_verdict(&response(&[], 1, &done(ATTENTION, 0))).unwrap_err();
+    assert!(error.contains("attention acknowledgement"), "{error}");
+    // After an ERROR token the server's own message is what the pull reports.
+    let mut end = encoder::message(encoder::ERROR, 8115, 2, 16, "Arithmetic overflow", "", 1);
+    end.extend(done(ERROR | COUNT, 1));
+    assert_eq!(
+        pull_verdict(&response(&[], 1, &end)),
+        Err("SQL Server: Arithmetic overflow".into())
+    );
+}
+
+#[test]
+fn only_the_selects_own_done_carries_the_result_sets_count() {
+    use done_status::*;
+    let done = |status, count| encoder::done(encoder::DONE, status, count);
+    // Statements before the SELECT (SET ..., an assignment that counts a row) end with
+    // DONE_MORE before the result set starts.
+    let mut before = done(MORE, 0);
+    before.extend(done(MORE | COUNT, 1));
+    assert_eq!(pull_verdict(&response(&before, 3, &done(COUNT, 3))), Ok(3));
+    // A statement after the SELECT: the SELECT's DONE has DONE_MORE and its count; the last
+    // DONE counts its own rows.
+    let mut end = done(MORE | COUNT, 3);
+    end.extend(done(COUNT, 10));
+    assert_eq!(pull_verdict(&response(&[], 3, &end)), Ok(3));
+    let mut end = done(MORE | COUNT, 3);
+    end.extend(done(ERROR, 0));
+    assert!(pull_verdict(&response(&[], 3, &end)).is_err());
+    let mut end = done(MORE | COUNT, 4);
+    end.extend(done(0, 0));
+    assert!(pull_verdict(&response(&[], 3, &end)).is_err());
+}
+
+#[test]
+fn servers_older_than_tds_7_2_are_refused() {
+    for supported in [
+        MIN_TDS_VERSION,
+        0x730A_0003,
+        0x730B_0003,
+        0x7400_0004,
+        0x0800_0000,
+    ] {
+        assert_eq!(check_tds_version(supported), Ok(()), "{supported:08X}");
+    }
+    let Token::LoginAck { tds_version, .. } =
+        one(&encoder::login_ack(0x7100_0001, "Microsoft SQL Server"))
+    else {
+        panic!("not a LOGINACK")
+    };
+    assert_eq!(
+        check_tds_version(tds_version),
+        Err(
+            "SQL Server reports TDS version 7.1 revision 1 (0x71000001); pgmig needs 7.2 \
+             (SQL Server 2005) or later"
+                .into()
+        )
+    );
+    assert!(check_tds_version(0x0701_0000)
+        .unwrap_err()
+        .contains("version 7.1 (0x07010000)"));
+    assert!(check_tds_version(0x0700_0000)
+        .unwrap_err()
+        .contains("version 7.0 (0x07000000)"));
+    assert!(check_tds_version(0x7209_0001)
+        .unwrap_err()
+        .contains("version 0x72090001;"));
 }
