@@ -17,6 +17,9 @@ CREATE TABLE @extschema@.watermarks (
     -- The column's SQL Server type when stored (datetime, datetime2(3), rowversion, ...).
     source_type      text NOT NULL,
     filter           text,
+    -- The source columns the run read, bracket-quoted, in order: a column added to the pull
+    -- must be read for every row.
+    columns          text,
     -- SQL Server's own text of the value: CONVERT style 126 for dates, 0x hex for rowversion.
     value            text NOT NULL,
     run_id           bigint,
@@ -102,11 +105,11 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.watermarks TO PUBLIC;
 -- What the previous run stored for (server, source, target); no row on a first run.
 CREATE FUNCTION @extschema@.watermark_get(server text, source text, target regclass)
 RETURNS TABLE (watermark_column text, source_type text, filter text, value text,
-               target_relid oid)
+               target_relid oid, columns text)
 LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT w.watermark_column, w.source_type, w.filter, w.value, w.target_relid
+    SELECT w.watermark_column, w.source_type, w.filter, w.value, w.target_relid, w.columns
     FROM @extschema@.watermarks w
     WHERE w.server = $1 AND w.source = $2
       AND w.target = @extschema@.watermark_target_name($3);
@@ -115,19 +118,20 @@ $$;
 -- Stores where the next run starts; pull_table calls it in the pull's own transaction.
 CREATE FUNCTION @extschema@.watermark_set(
     server text, source text, target regclass, watermark_column text, source_type text,
-    filter text, value text, run_id bigint)
+    filter text, value text, run_id bigint, columns text)
 RETURNS void
 LANGUAGE sql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
     INSERT INTO @extschema@.watermarks AS w
         (server, source, target, target_relid, watermark_column, source_type, filter, value,
-         run_id)
-    VALUES ($1, $2, @extschema@.watermark_target_name($3), $3, $4, $5, $6, $7, $8)
+         run_id, columns)
+    VALUES ($1, $2, @extschema@.watermark_target_name($3), $3, $4, $5, $6, $7, $8, $9)
     ON CONFLICT (server, source, target) DO UPDATE
     SET target_relid = EXCLUDED.target_relid, watermark_column = EXCLUDED.watermark_column,
         source_type = EXCLUDED.source_type, filter = EXCLUDED.filter, value = EXCLUDED.value,
-        run_id = EXCLUDED.run_id, role = current_user, updated = pg_catalog.now();
+        run_id = EXCLUDED.run_id, columns = EXCLUDED.columns, role = current_user,
+        updated = pg_catalog.now();
 $$;
 
 -- Forgets the watermarks of a target (of one server and source, when given): its next

@@ -278,9 +278,20 @@ pub struct StoredWatermark {
     pub column: String,
     pub sql_type: String,
     pub filter: Option<String>,
+    /// The source columns the run read, as [`columns_key`] writes them (`None`: stored before
+    /// pgmig kept them).
+    pub columns: Option<String>,
     pub value: String,
     /// The target table's oid when it was stored: a table dropped and created again is empty.
     pub target_relid: u32,
+}
+
+/// The source columns a run reads, as its watermark keeps them: bracket-quoted, in order. A
+/// column added to the pull (to `columns =>`, or to the source when all are read) must be read
+/// for every row, not only for rows that change later.
+pub fn columns_key<'a>(source_columns: impl IntoIterator<Item = &'a str>) -> String {
+    let quoted: Vec<String> = source_columns.into_iter().map(quote_tsql).collect();
+    quoted.join(", ")
 }
 
 /// What this run asks for.
@@ -288,6 +299,8 @@ pub struct StoredWatermark {
 pub struct WatermarkRequest<'a> {
     pub column: &'a WatermarkColumn,
     pub filter: Option<&'a str>,
+    /// [`columns_key`] of the columns this run reads.
+    pub columns: &'a str,
     pub target_relid: u32,
     /// The target holds no row (truncated, emptied) though a watermark is stored: the rows
     /// the stored value stands for are gone.
@@ -345,6 +358,11 @@ pub fn plan_watermark(
     if stored.filter.as_deref() != request.filter {
         return Ok(full("the filter differs from the stored run's".into()));
     }
+    if stored.columns.as_deref() != Some(request.columns) {
+        return Ok(full(
+            "the columns read differ from the stored run's (a column added?)".into(),
+        ));
+    }
     if stored.target_relid != request.target_relid {
         return Ok(full(
             "the target table was created again since the watermark was stored".into(),
@@ -392,6 +410,7 @@ mod tests {
         WatermarkRequest {
             column,
             filter: None,
+            columns: "[Id], [Edited]",
             target_relid: 16400,
             target_empty: false,
         }
@@ -402,6 +421,7 @@ mod tests {
             column: column.name.clone(),
             sql_type: column.sql_type.clone(),
             filter: None,
+            columns: Some("[Id], [Edited]".into()),
             value: value.into(),
             target_relid: 16400,
         }
@@ -588,6 +608,24 @@ mod tests {
                 ..stored(&c, "5")
             },
             "created again",
+        );
+        full_because(
+            StoredWatermark {
+                columns: Some("[Id]".into()),
+                ..stored(&c, "5")
+            },
+            "columns read differ",
+        );
+        full_because(
+            StoredWatermark {
+                columns: None,
+                ..stored(&c, "5")
+            },
+            "columns read differ",
+        );
+        assert_eq!(
+            columns_key(["Id", "a]b", "Edited"]),
+            "[Id], [a]]b], [Edited]"
         );
         let emptied = WatermarkRequest {
             target_empty: true,

@@ -21,7 +21,7 @@ use pgmig_core::sqlgen::{
 };
 use pgmig_core::sync_lock::sync_lock_keys;
 use pgmig_core::typemap::{check_target_columns, PgType, SourceColumn};
-use pgmig_core::watermark::{plan_watermark, WatermarkRequest};
+use pgmig_core::watermark::{columns_key, plan_watermark, WatermarkRequest};
 use pgrx::prelude::*;
 use std::time::Instant;
 
@@ -671,6 +671,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
             &target,
         )?;
     }
+    let columns_read = columns_key(plan.columns.iter().map(|c| c.source.name.as_str()));
     // An incremental sync: the high mark first, then the rows after the stored value up to it.
     let next_watermark = match &watermark_column {
         Some(column) => {
@@ -682,6 +683,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
             let request = WatermarkRequest {
                 column,
                 filter: args.filter.as_deref(),
+                columns: &columns_read,
                 target_relid: load_relid.to_u32(),
                 // Only asked when it matters: one row's read, as the caller.
                 target_empty: stored.is_some() && table_is_empty(&target)?,
@@ -880,6 +882,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
             relid: load_relid,
             column,
             filter: args.filter.as_deref(),
+            columns: &columns_read,
             value,
             run_id: args.run_id,
         })?;

@@ -35,6 +35,7 @@ pub fn stored(server: &str, source: &str, relid: pg_sys::Oid) -> Result<Option<S
             column: row.get::<String>(1)?.unwrap_or_default(),
             sql_type: row.get::<String>(2)?.unwrap_or_default(),
             filter: row.get::<String>(3)?,
+            columns: row.get::<String>(6)?,
             value: row.get::<String>(4)?.unwrap_or_default(),
             target_relid: row
                 .get::<pg_sys::Oid>(5)?
@@ -53,6 +54,8 @@ pub struct NextWatermark<'a> {
     pub relid: pg_sys::Oid,
     pub column: &'a WatermarkColumn,
     pub filter: Option<&'a str>,
+    /// `pgmig_core::watermark::columns_key` of the columns read.
+    pub columns: &'a str,
     pub value: &'a WatermarkValue,
     pub run_id: i64,
 }
@@ -60,7 +63,7 @@ pub struct NextWatermark<'a> {
 pub fn store(next: &NextWatermark<'_>) -> Result<()> {
     Spi::connect_mut(|client| {
         client.update(
-            "SELECT pgmig.watermark_set($1, $2, $3::pg_catalog.regclass, $4, $5, $6, $7, $8)",
+            "SELECT pgmig.watermark_set($1, $2, $3::pg_catalog.regclass, $4, $5, $6, $7, $8, $9)",
             None,
             &[
                 next.server.into(),
@@ -71,6 +74,7 @@ pub fn store(next: &NextWatermark<'_>) -> Result<()> {
                 next.filter.into(),
                 next.value.text.as_str().into(),
                 next.run_id.into(),
+                next.columns.into(),
             ],
         )?;
         Ok::<_, pgrx::spi::Error>(())

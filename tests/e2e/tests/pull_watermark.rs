@@ -11,6 +11,7 @@ use pgmig_tds_server::types::StatementOutcome;
 use pgmig_tds_server::RunningServer;
 use postgres::error::SqlState;
 use postgres::Client;
+use std::sync::Mutex;
 
 const SEED: &str = "
 CREATE DATABASE shop
@@ -88,6 +89,15 @@ fn items(client: &mut Client, table: &str) -> Vec<String> {
     )
 }
 
+/// Panics unless one of the NOTICEs collected so far contains `text`.
+fn assert_noticed(notices: &Mutex<Vec<String>>, text: &str) {
+    let notices = notices.lock().unwrap();
+    assert!(
+        notices.iter().any(|n| n.contains(text)),
+        "{text:?} not in {notices:?}"
+    );
+}
+
 const RV: &str = "'dbo.Items', mode => 'upsert', watermark => 'Rv'";
 
 #[test]
@@ -101,11 +111,9 @@ fn rowversion_watermark_moves_changed_rows_only_and_advances_with_the_commit() {
 
     // First run: everything, and the high mark stored.
     assert_eq!(pull(&mut client, RV), (3, 3));
-    assert!(
-        notices.lock().unwrap().iter().any(|n| n
-            .contains("watermark Rv: reading the whole table (first run: no watermark is stored)")),
-        "{:?}",
-        notices.lock().unwrap()
+    assert_noticed(
+        &notices,
+        "watermark Rv: reading the whole table (first run: no watermark is stored)",
     );
     let first = stored_value(&mut client, "public.items");
     let max_rv = texts(
@@ -234,15 +242,7 @@ fn datetime_watermarks_are_exact_to_the_tick_and_a_recreated_target_reads_everyt
     db.client.batch_execute("DROP TABLE by_edit").unwrap();
     let (mut client, notices) = session_with_notices(&db);
     assert_eq!(pull(&mut client, edited), (3, 3));
-    assert!(
-        notices
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|n| n.contains("the target table was created again")),
-        "{:?}",
-        notices.lock().unwrap()
-    );
+    assert_noticed(&notices, "the target table was created again");
     assert_eq!(items(&mut client, "by_edit")[2], "3:late:3.00");
 
     // Another filter is another sync: read everything once.
@@ -251,30 +251,29 @@ fn datetime_watermarks_are_exact_to_the_tick_and_a_recreated_target_reads_everyt
         pull(&mut client, &format!("{edited}, filter => 'Id < 3'")),
         (2, 0)
     );
-    assert!(notices
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|n| n.contains("the filter differs")));
+    assert_noticed(&notices, "the filter differs");
     assert_eq!(
         pull(&mut client, &format!("{edited}, filter => 'Id < 3'")),
         (0, 0)
     );
 
+    // A column added to the pull is read for every row, not only for rows that change later.
+    notices.lock().unwrap().clear();
+    client
+        .batch_execute("ALTER TABLE by_stamp ADD COLUMN edited timestamp(3)")
+        .unwrap();
+    let stamp_edited = stamp.replace("'Price']", "'Price', 'Edited']");
+    assert_eq!(pull(&mut client, &stamp_edited), (3, 3));
+    assert_noticed(&notices, "the columns read differ");
+    assert_eq!(count(&mut client, "SELECT count(edited) FROM by_stamp"), 3);
+    assert_eq!(pull(&mut client, &stamp_edited), (0, 0));
+
     // A truncated target keeps its oid, but the rows the watermark stands for are gone.
     notices.lock().unwrap().clear();
     client.batch_execute("TRUNCATE by_stamp").unwrap();
-    assert_eq!(pull(&mut client, stamp), (3, 3));
-    assert!(
-        notices
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|n| n.contains("the target is empty")),
-        "{:?}",
-        notices.lock().unwrap()
-    );
-    assert_eq!(pull(&mut client, stamp), (0, 0));
+    assert_eq!(pull(&mut client, &stamp_edited), (3, 3));
+    assert_noticed(&notices, "the target is empty");
+    assert_eq!(pull(&mut client, &stamp_edited), (0, 0));
 }
 
 #[test]
@@ -463,12 +462,9 @@ fn a_second_run_of_the_same_sync_waits_for_the_first_and_starts_from_its_commit(
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert!(
-        notices.lock().unwrap().iter().any(|n| n.contains(&format!(
-            "waiting for another upsert of dbo.Items into public.items (backend {first_pid})"
-        ))),
-        "{:?}",
-        notices.lock().unwrap()
+    assert_noticed(
+        &notices,
+        &format!("waiting for another upsert of dbo.Items into public.items (backend {first_pid})"),
     );
     // Meanwhile an upsert of the same target with another filter is another sync: it runs.
     assert_eq!(
