@@ -168,11 +168,22 @@ pub(crate) fn login_ack(input: &[u8]) -> Result<(usize, Token), Stop> {
     ))
 }
 
+/// The most data one acknowledged feature may carry. pgmig asks only for UTF8_SUPPORT (one
+/// byte of data); the largest SQL Server sends to any client, session recovery's state, stays
+/// far below this. A larger length is taken for a broken stream rather than waited for: the
+/// reader would otherwise buffer up to 4 GB at login.
+const FEATURE_DATA_MAX_BYTES: usize = 1 << 20;
+
 /// FEATUREEXTACK: (feature id, u32 length, data) until the terminator; no length of its own.
 pub(crate) fn feature_ext_ack(input: &[u8]) -> Result<(usize, Token), Stop> {
     let mut cur = Cursor::stream(input, 1);
     while cur.u8()? != FEATURE_TERMINATOR {
         let len = cur.u32()? as usize;
+        if len > FEATURE_DATA_MAX_BYTES {
+            return Err(malformed(format!(
+                "FEATUREEXTACK announces {len} bytes of feature data"
+            )));
+        }
         cur.take(len)?;
     }
     Ok((cur.pos(), Token::FeatureExtAck))

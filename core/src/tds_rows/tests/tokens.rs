@@ -150,6 +150,18 @@ fn feature_ext_ack_return_status_and_skipped_tokens() {
         assert!(matches!(run.end, End::NeedMore(n) if n > split && n <= ack.len()));
     }
     assert_eq!(one(&[0xAE, 0xFF]), Token::FeatureExtAck);
+    // A length no feature has (here 4 GB - 1) fails at once instead of waiting for the data.
+    let (run, _) = decode(
+        &[],
+        &[],
+        NulPolicy::Error,
+        &[0xAE, 0x0A, 0xFF, 0xFF, 0xFF, 0xFF],
+    );
+    assert!(
+        matches!(&run.end, End::Failed(DecodeError::Protocol(m)) if m.contains("4294967295")),
+        "{:?}",
+        run.end
+    );
     assert_eq!(
         one(&[0x79, 0xFE, 0xFF, 0xFF, 0xFF]),
         Token::ReturnStatus(-2)
