@@ -491,6 +491,19 @@ pub fn guid_to_uuid(wire: &[u8; 16]) -> [u8; 16] {
     uuid
 }
 
+/// A uuid's text form from its RFC 4122 bytes, as PostgreSQL prints it.
+pub fn uuid_text(rfc4122: &[u8; 16]) -> String {
+    let hex: String = rfc4122.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use crate::compare::TargetLookup;
+use crate::copy_binary::uuid_text;
 use crate::ident::{quote_pg, quote_pg_qualified, quote_tsql, quote_tsql_qualified};
 use crate::typemap::{column_ddl, PgType};
 
@@ -430,7 +431,7 @@ pub fn pg_compare_select(
     table: &str,
     columns: &[String],
     key: &[String],
-    lookup: TargetLookup<'_>,
+    lookup: &TargetLookup,
     limit: usize,
 ) -> Result<String, SqlGenError> {
     let shape_error = || SqlGenError::InvalidShape {
@@ -465,11 +466,15 @@ pub fn pg_compare_select(
         }
         // An int2/int4 column against int8 values: btree's integer_ops answers the cross-type
         // `= ANY` from the key's index.
-        TargetLookup::Keys(values) if key.len() == 1 && !values.is_empty() => format!(
+        TargetLookup::Integers(values) if key.len() == 1 && !values.is_empty() => format!(
             "{keys} = ANY ('{{{}}}'::pg_catalog.int8[])",
             numbers(values, ",")
         ),
-        TargetLookup::Keys(_) => return Err(shape_error()),
+        TargetLookup::Uuids(values) if key.len() == 1 && !values.is_empty() => {
+            let list: Vec<String> = values.iter().map(uuid_text).collect();
+            format!("{keys} = ANY ('{{{}}}'::pg_catalog.uuid[])", list.join(","))
+        }
+        TargetLookup::Integers(_) | TargetLookup::Uuids(_) => return Err(shape_error()),
     };
     Ok(format!(
         "SELECT {} FROM {} WHERE {condition} ORDER BY {keys} LIMIT {limit}",
@@ -902,15 +907,19 @@ mod tests {
     #[test]
     fn compare_window_reads_the_key_range_or_the_keys_in_key_order() {
         let columns = names(&["Id", "ti\"tle"]);
-        let range = |low, high| TargetLookup::Range { low, high };
+        let range = |low: &[i64], high: &[i64]| TargetLookup::Range {
+            low: low.to_vec(),
+            high: high.to_vec(),
+        };
         assert_eq!(
-            pg_compare_select("s", "T", &columns, &names(&["Id"]), range(&[-3], &[9]), 28).unwrap(),
+            pg_compare_select("s", "T", &columns, &names(&["Id"]), &range(&[-3], &[9]), 28)
+                .unwrap(),
             "SELECT \"Id\", \"ti\"\"tle\" FROM \"s\".\"T\" WHERE \"Id\" BETWEEN -3 AND 9 \
              ORDER BY \"Id\" LIMIT 28"
         );
         let pair = names(&["a", "b"]);
         assert_eq!(
-            pg_compare_select("s", "t", &pair, &pair, range(&[1, i64::MIN], &[2, 5]), 9).unwrap(),
+            pg_compare_select("s", "t", &pair, &pair, &range(&[1, i64::MIN], &[2, 5]), 9).unwrap(),
             "SELECT \"a\", \"b\" FROM \"s\".\"t\" WHERE (\"a\", \"b\") >= (1, -9223372036854775808) \
              AND (\"a\", \"b\") <= (2, 5) AND \"a\" IS NOT NULL AND \"b\" IS NOT NULL \
              ORDER BY \"a\", \"b\" LIMIT 9"
@@ -921,18 +930,46 @@ mod tests {
                 "t",
                 &columns,
                 &names(&["Id"]),
-                TargetLookup::Keys(&[i64::MIN, -1, 7, 7]),
+                &TargetLookup::Integers(vec![i64::MIN, -1, 7, 7]),
                 20
             )
             .unwrap(),
             "SELECT \"Id\", \"ti\"\"tle\" FROM \"s\".\"t\" WHERE \"Id\" = ANY \
              ('{-9223372036854775808,-1,7,7}'::pg_catalog.int8[]) ORDER BY \"Id\" LIMIT 20"
         );
-        assert!(pg_compare_select("s", "t", &pair, &pair, range(&[1], &[2, 5]), 9).is_err());
-        assert!(pg_compare_select("s", "t", &pair, &[], range(&[], &[]), 9).is_err());
-        assert!(pg_compare_select("s", "t", &pair, &pair, TargetLookup::Keys(&[1]), 9).is_err());
+        assert!(pg_compare_select("s", "t", &pair, &pair, &range(&[1], &[2, 5]), 9).is_err());
+        assert!(pg_compare_select("s", "t", &pair, &[], &range(&[], &[]), 9).is_err());
         assert!(
-            pg_compare_select("s", "t", &pair, &names(&["a"]), TargetLookup::Keys(&[]), 9).is_err()
+            pg_compare_select("s", "t", &pair, &pair, &TargetLookup::Integers(vec![1]), 9).is_err()
+        );
+        assert!(pg_compare_select(
+            "s",
+            "t",
+            &pair,
+            &names(&["a"]),
+            &TargetLookup::Integers(vec![]),
+            9
+        )
+        .is_err());
+        let mut uuid = [0u8; 16];
+        uuid[0] = 0x6f;
+        uuid[15] = 0xff;
+        assert_eq!(
+            pg_compare_select(
+                "s",
+                "t",
+                &columns,
+                &names(&["g"]),
+                &TargetLookup::Uuids(vec![uuid, [0xab; 16]]),
+                18
+            )
+            .unwrap(),
+            "SELECT \"Id\", \"ti\"\"tle\" FROM \"s\".\"t\" WHERE \"g\" = ANY \
+             ('{6f000000-0000-0000-0000-0000000000ff,abababab-abab-abab-abab-abababababab}'\
+             ::pg_catalog.uuid[]) ORDER BY \"g\" LIMIT 18"
+        );
+        assert!(
+            pg_compare_select("s", "t", &pair, &pair, &TargetLookup::Uuids(vec![uuid]), 9).is_err()
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Upsert by comparison, the backend's part (the plan is in [`pgmig_core::compare`]): for each
-//! window of source rows, read the target's rows in the window's key range with one ordinary
-//! `SELECT` (so the caller's privileges and row-level security apply) and compare them, field by
-//! field, with the binary COPY bytes the network thread wrote.
+//! window of source rows, read the target's rows for the window's keys (their range, or the keys
+//! themselves) with one ordinary `SELECT` (so the caller's privileges and row-level security
+//! apply) and compare them, field by field, with the binary COPY bytes the network thread wrote.
 //!
 //! A field is equal when the target's value, in its type's binary send format, has exactly the
 //! source field's bytes: that format is what COPY's receive function read the stored value from,
@@ -11,7 +11,9 @@
 use super::copy::{attnum_of, copy_from, ChannelSource, CopyInto, SliceSource};
 use crate::error::{PgmigError, Result};
 use crate::tds::{CHANNEL_CHUNKS, CHUNK_BYTES};
-use pgmig_core::compare::{rows_to_write, IntegerKey, WindowKeys, WINDOW_MAX_BYTES};
+use pgmig_core::compare::{
+    integer_key_value, rows_to_write, uuid_key_value, CompareKey, WindowKeys, WINDOW_MAX_BYTES,
+};
 use pgmig_core::copy_binary::{COPY_HEADER, COPY_HEADER_LEN, COPY_TRAILER};
 use pgmig_core::copy_rows::{check_header, RowIndex};
 use pgmig_core::sqlgen::pg_compare_select;
@@ -33,7 +35,7 @@ pub struct CompareTarget {
     columns: Vec<String>,
     /// The key's column names, in key order.
     key_names: Vec<String>,
-    key: IntegerKey,
+    key: CompareKey,
     /// Each column's type and how its datum is compared, looked up once.
     types: Vec<pg_sys::Oid>,
     comparisons: Vec<DatumCompare>,
@@ -133,7 +135,7 @@ impl CompareTarget {
         table: String,
         columns: Vec<String>,
         key_names: Vec<String>,
-        key: IntegerKey,
+        key: CompareKey,
     ) -> Result<CompareTarget> {
         // SAFETY: main thread, inside the pull's transaction (catalog lookups).
         let (types, comparisons) = unsafe {
@@ -183,7 +185,7 @@ impl CompareTarget {
             &self.table,
             &self.columns,
             &self.key_names,
-            lookup,
+            &lookup,
             limit,
         )
         .map_err(|e| PgmigError::Internal(e.to_string()))?;
@@ -243,19 +245,31 @@ impl CompareTarget {
                     nulls[at..].as_mut_ptr(),
                 );
                 for field in self.key.fields() {
-                    // Key columns are integers (IntegerKey), compared by value.
+                    // Key columns are integers or a uuid (CompareKey), compared by value.
                     let value = match (nulls[at + field], self.comparisons[field]) {
                         (false, DatumCompare::Fixed(2)) => {
-                            i64::from(values[at + field].value() as i16)
+                            integer_key_value(i64::from(values[at + field].value() as i16))
                         }
                         (false, DatumCompare::Fixed(4)) => {
-                            i64::from(values[at + field].value() as i32)
+                            integer_key_value(i64::from(values[at + field].value() as i32))
                         }
-                        (false, DatumCompare::Fixed(8)) => values[at + field].value() as i64,
+                        (false, DatumCompare::Fixed(8)) => {
+                            integer_key_value(values[at + field].value() as i64)
+                        }
+                        (false, DatumCompare::Uuid) => {
+                            let stored = std::slice::from_raw_parts(
+                                values[at + field].cast_mut_ptr::<u8>(),
+                                16,
+                            );
+                            let mut bytes = [0u8; 16];
+                            bytes.copy_from_slice(stored);
+                            uuid_key_value(bytes)
+                        }
                         _ => {
                             pg_sys::SPI_finish();
                             return Err(PgmigError::Internal(
-                                "the comparison query returned a NULL or non-integer key".into(),
+                                "the comparison query returned a NULL key or one of another type"
+                                    .into(),
                             ));
                         }
                     };

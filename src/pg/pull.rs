@@ -9,7 +9,7 @@ use super::{check_interrupts, server::connect_params};
 use crate::error::{PgmigError, Result};
 use crate::gucs;
 use crate::tds::{PullSession, RowReader, StreamPlan};
-use pgmig_core::compare::IntegerKey;
+use pgmig_core::compare::CompareKey;
 use pgmig_core::ident::{
     display_pg_qualified, parse_qualified_name, pg_name, quote_pg, quote_pg_qualified,
     tsql_display_name,
@@ -611,7 +611,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
     let column_names: Vec<String> = columns.iter().map(|c| c.name.clone()).collect();
     let (select_columns, encodings) = plan.wire(&encodings(&columns)?);
     let order_by = plan.key_source_names();
-    let integer_key = IntegerKey::new(&encodings, &plan.key);
+    let compare_key = CompareKey::new(&encodings, &plan.key);
     let select = |condition: Option<&str>| {
         tsql_pull_select(&PullQuery {
             schema: &source.schema,
@@ -767,9 +767,9 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         None
     };
 
-    // An upsert with an integer key compares before it writes: only new and changed rows go
+    // An upsert with an integer or uuid key compares before it writes: only new and changed rows go
     // through the staging table and ON CONFLICT (see pg::compare).
-    let mut compare = match (&stage_relid, integer_key) {
+    let mut compare = match (&stage_relid, compare_key) {
         (Some(_), Some(key)) if gucs::UPSERT_COMPARE.get() => Some(CompareTarget::new(
             load_relid,
             target.schema.clone(),

@@ -10,7 +10,7 @@ use super::cursor::utf16_lossy;
 use super::metadata::Column;
 use super::row::{row_values, Span};
 use super::types::{decimal_value, le_uint, time_and_date, time_len, WireType};
-use crate::copy_binary::guid_to_uuid;
+use crate::copy_binary::{guid_to_uuid, uuid_text};
 use crate::numeric::MONEY_SCALE;
 use crate::temporal::datetime_ticks_to_millis;
 
@@ -119,7 +119,7 @@ fn render(column: &Column, value: &[u8]) -> Option<String> {
             _ => return None,
         },
         WireType::Decimal { scale, .. } => decimal_text(decimal_value(value)?, scale),
-        WireType::Guid => uuid_text(<&[u8; 16]>::try_from(value).ok()?),
+        WireType::Guid => guid_text(<&[u8; 16]>::try_from(value).ok()?),
         WireType::Date => match *value {
             [a, b, c] => date_text(i64::from(u32::from_le_bytes([a, b, c, 0]))),
             _ => return None,
@@ -195,17 +195,8 @@ fn decimal_text(unscaled: i128, scale: u8) -> String {
     format!("{sign}{whole}.{fraction}")
 }
 
-fn uuid_text(wire: &[u8; 16]) -> String {
-    let uuid = guid_to_uuid(wire);
-    let hex: String = uuid.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+fn guid_text(wire: &[u8; 16]) -> String {
+    uuid_text(&guid_to_uuid(wire))
 }
 
 /// `YYYY-MM-DD` of a day count since 0001-01-01.

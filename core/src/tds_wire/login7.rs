@@ -142,7 +142,10 @@ mod tests {
         let hidden = utf16_at(&payload, 2);
         let plain: Vec<u8> = hidden.iter().map(|b| (b ^ 0xA5).rotate_left(4)).collect();
         assert_eq!(text(&plain), "pä$$");
-        assert!(!payload.windows(2).any(|w| w == [b'$', 0]));
+        // Nowhere in plain UTF-16. (Not "no `$` unit anywhere": the header holds the process
+        // id, whose bytes can be one; that made this test fail for some pids.)
+        let plain_utf16: Vec<u8> = "pä$$".encode_utf16().flat_map(u16::to_le_bytes).collect();
+        assert!(!payload.windows(plain_utf16.len()).any(|w| w == plain_utf16));
     }
 
     #[test]

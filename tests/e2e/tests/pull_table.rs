@@ -1071,7 +1071,16 @@ GO
         )
         .unwrap();
     assert_eq!(pull(&mut db, pair), (4, 3, 1));
-    assert_eq!(pull(&mut db, guid), (3, 1, 2));
+    // A uuid key is compared too (looked up by its values): only the changed row is staged.
+    assert_eq!(
+        upsert(&mut db, guid),
+        Upserted {
+            read: 3,
+            written: 1,
+            unchanged: 2,
+            staged: 1
+        }
+    );
     assert_eq!(
         texts(
             &mut db.client,
@@ -1448,4 +1457,71 @@ GO
              DROP OWNED BY pgmig_e2e_cmp_writer; DROP ROLE pgmig_e2e_cmp_writer;",
         )
         .unwrap();
+}
+
+#[test]
+fn upsert_compares_a_uuid_key_across_windows_in_sql_servers_order() {
+    // 400 rows of ~1 KB in batches of 300 (the first two 256 KB comparison windows), keyed by
+    // uniqueidentifiers that SQL Server orders (by its own byte order) differently from
+    // PostgreSQL.
+    let guid = |i: u64| {
+        let x = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i << 7);
+        format!(
+            "{:08X}-{:04X}-{:04X}-{:04X}-{:012X}",
+            x >> 32,
+            (x >> 16) & 0xffff,
+            x & 0xffff,
+            (i * 7919) & 0xffff,
+            x.rotate_left(17) & 0xffff_ffff_ffff
+        )
+    };
+    let rows: Vec<String> = (0..400)
+        .map(|i| {
+            format!(
+                "INSERT INTO dbo.Docs VALUES ('{}', {i}, REPLICATE(CAST(N'd' AS nvarchar(max)), 1000))",
+                guid(i)
+            )
+        })
+        .collect();
+    let seed = format!(
+        "CREATE DATABASE shop\nGO\nUSE shop\nGO\n\
+         CREATE TABLE dbo.Docs (G uniqueidentifier NOT NULL PRIMARY KEY, N int NOT NULL, \
+         Body nvarchar(max) NULL)\nGO\n{}\nGO\n",
+        rows.join("\n")
+    );
+    let (mut db, _tds) = setup("pull_upsert_uuid", &seed);
+    let docs = "'dbo.Docs', mode => 'upsert', batch_rows => 300";
+    assert_eq!(pull(&mut db, docs), (400, 400, 0));
+    db.client
+        .batch_execute("CREATE TABLE docs_ref AS SELECT * FROM docs")
+        .unwrap();
+    let upserted = |written, staged| Upserted {
+        read: 400,
+        written,
+        unchanged: 400 - written,
+        staged,
+    };
+    assert_eq!(upsert(&mut db, docs), upserted(0, 0));
+    db.client
+        .batch_execute(&format!(
+            "UPDATE docs SET n = -1 WHERE g IN ('{}', '{}');
+             UPDATE docs SET body = body || 'x' WHERE g = '{}';
+             DELETE FROM docs WHERE g = '{}';
+             INSERT INTO docs VALUES ('eeeeeeee-0000-0000-0000-000000000000', -5, 'mine');",
+            guid(0),
+            guid(399),
+            guid(150),
+            guid(222)
+        ))
+        .unwrap();
+    assert_eq!(upsert(&mut db, docs), upserted(4, 4));
+    assert_eq!(
+        count(
+            &mut db.client,
+            "SELECT count(*) FROM (
+                 (SELECT * FROM docs WHERE n >= 0 EXCEPT ALL SELECT * FROM docs_ref)
+                 UNION ALL (SELECT * FROM docs_ref EXCEPT ALL SELECT * FROM docs WHERE n >= 0)) d"
+        ),
+        0
+    );
 }
