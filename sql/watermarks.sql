@@ -56,9 +56,9 @@ LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT c.oid
-    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE n.nspname = (pg_catalog.parse_ident($1))[1]
-      AND c.relname = (pg_catalog.parse_ident($1))[2];
+    FROM pg_catalog.parse_ident($1) AS parsed (name)
+    JOIN pg_catalog.pg_namespace n ON n.nspname = parsed.name[1]
+    JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = parsed.name[2];
 $$;
 
 -- May the current role move the watermark of the table `relid`?
@@ -72,34 +72,26 @@ AS $$
                     false);
 $$;
 
--- A row is for the table it was stored for (target_relid) and, once that table was dropped and
--- one of the same name created, for the table its name now names: the next run stores over it.
-CREATE FUNCTION @extschema@.watermark_row_may_write(relid oid, target text)
-RETURNS boolean
-LANGUAGE sql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-    SELECT @extschema@.watermark_may_write($1)
-           OR @extschema@.watermark_may_write(@extschema@.watermark_target_oid($2));
-$$;
-
+-- Rights on a row follow the table its name names now, never target_relid alone: after a dump
+-- and restore (the rows are dumped with the extension) or an oid wraparound, that oid may be
+-- another role's table. A table dropped and created again under the same name gets its row
+-- back (its next run stores over it).
 ALTER TABLE @extschema@.watermarks ENABLE ROW LEVEL SECURITY;
 CREATE POLICY read ON @extschema@.watermarks FOR SELECT
-    USING (COALESCE(pg_catalog.has_table_privilege(target_relid, 'SELECT'), false)
-           OR COALESCE(pg_catalog.has_table_privilege(
-                  @extschema@.watermark_target_oid(target), 'SELECT'), false));
+    USING (COALESCE(pg_catalog.has_table_privilege(
+               @extschema@.watermark_target_oid(target), 'SELECT'), false));
 -- A row names the table it is for, under its current name, and the role that stored it.
 CREATE POLICY store ON @extschema@.watermarks FOR INSERT
     WITH CHECK (@extschema@.watermark_may_write(target_relid)
                 AND target = @extschema@.watermark_target_name(target_relid)
                 AND role = current_user);
 CREATE POLICY move ON @extschema@.watermarks FOR UPDATE
-    USING (@extschema@.watermark_row_may_write(target_relid, target))
+    USING (@extschema@.watermark_may_write(@extschema@.watermark_target_oid(target)))
     WITH CHECK (@extschema@.watermark_may_write(target_relid)
                 AND target = @extschema@.watermark_target_name(target_relid)
                 AND role = current_user);
 CREATE POLICY forget ON @extschema@.watermarks FOR DELETE
-    USING (@extschema@.watermark_row_may_write(target_relid, target));
+    USING (@extschema@.watermark_may_write(@extschema@.watermark_target_oid(target)));
 GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.watermarks TO PUBLIC;
 
 -- What the previous run stored for (server, source, target); no row on a first run.

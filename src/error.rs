@@ -119,6 +119,9 @@ pub enum PgmigError {
     },
     /// `watermark =>` names a column whose type cannot be a watermark.
     WatermarkType(WatermarkError),
+    /// An upsert under a transaction snapshot (REPEATABLE READ, SERIALIZABLE) waited for
+    /// another run of its sync: its snapshot cannot see what that run committed.
+    SyncChangedWhileWaiting { target: String },
     /// A feature pgmig does not support (yet), with what to do instead.
     Unsupported { what: String, hint: String },
     /// A bug in pgmig; the message says where.
@@ -150,6 +153,7 @@ impl PgmigError {
             PgmigError::Server(error) => sqlstate_for_server_error(error.number),
             PgmigError::ConnectionLost { .. } => ERRCODE_CONNECTION_FAILURE,
             PgmigError::Protocol(_) => ERRCODE_PROTOCOL_VIOLATION,
+            PgmigError::SyncChangedWhileWaiting { .. } => ERRCODE_T_R_SERIALIZATION_FAILURE,
             PgmigError::Unsupported { .. } => ERRCODE_FEATURE_NOT_SUPPORTED,
             PgmigError::Internal(_) => ERRCODE_INTERNAL_ERROR,
             PgmigError::InvalidArgument { .. } => ERRCODE_INVALID_PARAMETER_VALUE,
@@ -232,6 +236,11 @@ impl PgmigError {
             PgmigError::NoServerUsage { server } => {
                 Some(format!("GRANT USAGE ON FOREIGN SERVER {server} TO the role."))
             }
+            PgmigError::SyncChangedWhileWaiting { .. } => Some(
+                "Retry the transaction, or run the pull in a READ COMMITTED transaction, which \
+                 reads what the other run committed."
+                    .into(),
+            ),
             PgmigError::NoUserMapping { server, .. } => Some(format!(
                 "CREATE USER MAPPING FOR CURRENT_USER SERVER {server} OPTIONS (user '...', password '...');"
             )),
@@ -411,6 +420,11 @@ impl fmt::Display for PgmigError {
                 )
             }
             PgmigError::WatermarkType(error) => write!(f, "{error}"),
+            PgmigError::SyncChangedWhileWaiting { target } => write!(
+                f,
+                "could not serialize access: another upsert of the same sync into {target} \
+                 ended while this one waited for it"
+            ),
             PgmigError::Value { column, .. } => {
                 write!(f, "cannot load a value of source column \"{column}\"")
             }

@@ -6,18 +6,15 @@
 //! (target, sync) before it reads anything, and the second run starts once the first's
 //! transaction has ended, from what it committed.
 //!
-//! The sync is what `pgmig.watermarks` keys a watermark by: server, source and filter (with
-//! the target). Upserts of the same target with other filters (a table loaded in slices by
-//! parallel sessions) do not wait for each other.
+//! The sync is the target with the server and the filter; not the source's name, which the
+//! caller may spell in another case than the last run did (SQL Server's names are usually
+//! case-insensitive), and which is only known for sure once SQL Server has been asked: the lock
+//! is taken before pgmig connects. Upserts of the same target with other filters (a table
+//! loaded in slices by parallel sessions) do not wait for each other.
 
 /// The advisory lock's two keys, as `pg_advisory_xact_lock(int4, int4)` takes them:
 /// `pg_locks` shows them as `classid` (the target's oid) and `objid`, with `objsubid` 2.
-pub fn sync_lock_keys(
-    target_relid: u32,
-    server: &str,
-    source: &str,
-    filter: Option<&str>,
-) -> (i32, i32) {
+pub fn sync_lock_keys(target_relid: u32, server: &str, filter: Option<&str>) -> (i32, i32) {
     // FNV-1a (32 bits): stable across builds and platforms, unlike std's hasher, so that two
     // backends of different pgmig builds during an upgrade still meet on the same key. A
     // collision only makes two unrelated syncs of one target take turns.
@@ -31,7 +28,7 @@ pub fn sync_lock_keys(
     };
     // Each part ends with a byte no text holds, so ("ab", "c") and ("a", "bc") differ; a
     // filter's absence differs from an empty filter.
-    for part in [Some(server), Some(source), filter] {
+    for part in [Some(server), filter] {
         match part {
             Some(text) => {
                 feed(text.as_bytes());
@@ -49,20 +46,20 @@ mod tests {
 
     #[test]
     fn one_sync_one_key_and_its_parts_never_run_together() {
-        let key = |server, source, filter| sync_lock_keys(16384, server, source, filter).1;
+        let key = |server, filter| sync_lock_keys(16384, server, filter).1;
         assert_eq!(
-            sync_lock_keys(16384, "src", "dbo.Posts", None),
-            sync_lock_keys(16384, "src", "dbo.Posts", None)
+            sync_lock_keys(16384, "src", None),
+            sync_lock_keys(16384, "src", None)
         );
-        assert_eq!(sync_lock_keys(16384, "src", "dbo.Posts", None).0, 16384);
+        assert_eq!(sync_lock_keys(16384, "src", None).0, 16384);
         // An oid above i32::MAX keeps its bits: pg_locks shows it as the oid.
-        assert_eq!(sync_lock_keys(u32::MAX, "s", "t", None).0, -1);
+        assert_eq!(sync_lock_keys(u32::MAX, "s", None).0, -1);
         let keys = [
-            key("src", "dbo.Posts", None),
-            key("src", "dbo.Posts", Some("")),
-            key("src", "dbo.Posts", Some("Score > 1")),
-            key("sr", "cdbo.Posts", None),
-            key("other", "dbo.Posts", None),
+            key("src", None),
+            key("src", Some("")),
+            key("src", Some("Score > 1")),
+            key("sr", Some("c")),
+            key("other", None),
         ];
         for (i, a) in keys.iter().enumerate() {
             for b in &keys[i + 1..] {

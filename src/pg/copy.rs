@@ -284,13 +284,13 @@ impl<'a> ChannelSource<'a> {
         self.finish_copy(rows_read, false).map(|_| ())
     }
 
-    /// [`Self::finish`] for a COPY that stored `stored` rows; returns the rows sent. A target
-    /// with BEFORE INSERT row triggers (`triggers_may_skip`) may have skipped some: COPY counts
-    /// only the rows it stored, so there the stream's end (which COPY reaches only after the
-    /// trailer, past every row) is what shows that every row was read.
-    pub fn finish_copy(&self, stored: u64, triggers_may_skip: bool) -> Result<u64> {
+    /// [`Self::finish`] for a COPY that stored `stored` rows; returns the rows sent. Into a
+    /// target that may skip rows (`may_skip`: BEFORE INSERT row triggers, foreign partitions)
+    /// COPY counts only the rows it stored, so there the stream's end (which COPY reaches only
+    /// after the trailer, past every row) is what shows that every row was read.
+    pub fn finish_copy(&self, stored: u64, may_skip: bool) -> Result<u64> {
         match self.rows_sent {
-            Some(sent) if sent == stored || (triggers_may_skip && stored < sent) => Ok(sent),
+            Some(sent) if sent == stored || (may_skip && stored < sent) => Ok(sent),
             Some(sent) => Err(PgmigError::Internal(format!(
                 "the network thread sent {sent} rows but {stored} were read"
             ))),

@@ -359,17 +359,25 @@ pub fn create_table_statement(target: &TargetName, plan: &PullPlan, mode: Mode) 
     .map_err(|e| PgmigError::Internal(e.to_string()))
 }
 
-/// Takes the advisory lock of the sync (target, server, source, filter) for the rest of the
+/// Takes the advisory lock of the sync (target, server, filter) for the rest of the
 /// transaction, waiting for the run that holds it, if any, with a NOTICE naming its backend.
 /// The wait is PostgreSQL's own: a cancel, `lock_timeout` and `statement_timeout` end it.
 fn wait_for_same_sync(
     relid: pg_sys::Oid,
     server: &str,
-    source: &str,
     filter: Option<&str>,
+    source: &str,
     target: &TargetName,
 ) -> Result<()> {
-    let (relid_key, sync_key) = sync_lock_keys(relid.to_u32(), server, source, filter);
+    // pgrx runs SPI read-only, on the statement's snapshot (taken before any wait), until the
+    // transaction has an xid; with one, each later query (the watermark, the comparison, the
+    // emptiness check) takes a snapshot of its own under READ COMMITTED and sees what the run
+    // waited for committed. An upsert writes anyway.
+    // SAFETY: main thread, inside the transaction; raises an ERROR if no xid can be assigned.
+    unsafe {
+        pg_sys::GetCurrentTransactionId();
+    }
+    let (relid_key, sync_key) = sync_lock_keys(relid.to_u32(), server, filter);
     let keys = [relid_key.into(), sync_key.into()];
     let taken = Spi::get_one_with_args::<bool>(
         "SELECT pg_catalog.pg_try_advisory_xact_lock($1, $2)",
@@ -393,7 +401,19 @@ fn wait_for_same_sync(
         target.display(),
         holders.as_deref().unwrap_or("unknown")
     );
-    Spi::run_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)", &keys).map_err(spi_error)
+    Spi::run_with_args("SELECT pg_catalog.pg_advisory_xact_lock($1, $2)", &keys)
+        .map_err(spi_error)?;
+    // Under READ COMMITTED every later query takes a new snapshot and sees what the other run
+    // committed. A transaction snapshot (REPEATABLE READ, SERIALIZABLE) predates it: comparing
+    // against it could take a row that run changed for unchanged. Fail as PostgreSQL fails an
+    // update of a row changed since the snapshot.
+    // SAFETY: reads a backend global on the main thread.
+    if unsafe { pg_sys::XactIsoLevel } >= pg_sys::XACT_REPEATABLE_READ as i32 {
+        return Err(PgmigError::SyncChangedWhileWaiting {
+            target: target.display(),
+        });
+    }
+    Ok(())
 }
 
 /// Whether the caller sees no row in `target` (row-level security may hide some: then a
@@ -407,11 +427,11 @@ fn table_is_empty(target: &TargetName) -> Result<bool> {
     .map(|empty| empty.unwrap_or(false))
 }
 
-/// Whether `relid` or one of its partitions has an enabled BEFORE INSERT row trigger, which
-/// may skip rows (return NULL): COPY then stores fewer rows than it read.
-fn has_before_insert_row_triggers(relid: pg_sys::Oid) -> Result<bool> {
+/// Whether COPY into `relid` may store fewer rows than it reads: a BEFORE INSERT row trigger
+/// (on it or a partition) may return NULL, a foreign partition's wrapper may skip a row.
+fn copy_may_skip_rows(relid: pg_sys::Oid) -> Result<bool> {
     Spi::get_one_with_args::<bool>(
-        include_str!("../../sql/before_insert_row_triggers.sql"),
+        include_str!("../../sql/copy_may_skip_rows.sql"),
         &[relid.into()],
     )
     .map_err(spi_error)
@@ -550,7 +570,23 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
             hint: Some("filter is one T-SQL search condition, e.g. 'Score > 10'.".into()),
         })?;
     }
-    let mut source = describe_source(&args.source, args.server.as_deref())?;
+    // Another run of the same sync into this target: wait for its transaction to end before
+    // connecting to SQL Server and reading anything, so that the later run reads the later
+    // rows (see sync_lock).
+    let server = resolve_server(args.server.as_deref())?;
+    let (source_schema, source_table) = source_name(&args.source)?;
+    let target = target_name(args.target.as_deref(), &source_table)?;
+    let existing = find_target(&target)?;
+    if let (Mode::Upsert, Some(existing)) = (mode, &existing) {
+        wait_for_same_sync(
+            existing.relid,
+            &server,
+            args.filter.as_deref(),
+            &tsql_display_name(&source_schema, &source_table),
+            &target,
+        )?;
+    }
+    let mut source = describe_source(&args.source, Some(&server))?;
     let case = gucs::IDENTIFIER_CASE.get().policy();
     let plan = plan_pull(
         &source.columns,
@@ -574,8 +610,6 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
             Some(name) => Some(watermark::watermark_column(&source.columns, name)?),
             None => None,
         };
-    let target = target_name(args.target.as_deref(), &source.table)?;
-    let existing = find_target(&target)?;
     if let Some(existing) = &existing {
         check_existing(&target, existing, &plan)?;
     }
@@ -658,19 +692,8 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         }
     };
     let load_relid = relid_of(&load_target)?;
-    let triggers_may_skip = has_before_insert_row_triggers(load_relid)?;
+    let copy_may_skip = copy_may_skip_rows(load_relid)?;
     let source_display = tsql_display_name(&source.schema, &source.table);
-    // Another run of the same sync into this target: wait for its transaction to end before
-    // reading anything, so that the later run reads the later rows (see sync_lock).
-    if mode == Mode::Upsert && existing.is_some() {
-        wait_for_same_sync(
-            load_relid,
-            &source.server,
-            &source_display,
-            args.filter.as_deref(),
-            &target,
-        )?;
-    }
     let columns_read = columns_key(plan.columns.iter().map(|c| c.source.name.as_str()));
     // An incremental sync: the high mark first, then the rows after the stored value up to it.
     let next_watermark = match &watermark_column {
@@ -823,7 +846,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
             }
             None => {
                 let stored = copy_from(&copy_into, &mut channel)?;
-                let sent = channel.finish_copy(stored, triggers_may_skip)?;
+                let sent = channel.finish_copy(stored, copy_may_skip)?;
                 (sent, stored)
             }
         };

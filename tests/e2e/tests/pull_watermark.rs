@@ -396,6 +396,20 @@ fn watermark_rights_follow_the_target_table() {
         count(&mut reader, "SELECT count(*) FROM pgmig.watermarks"),
         1
     );
+    // A row whose oid now belongs to another table (a restore, an oid wraparound) follows its
+    // name, not the oid: the reader of `items` does not see it.
+    db.client
+        .batch_execute(
+            "INSERT INTO pgmig.watermarks (server, source, target, target_relid,
+                 watermark_column, source_type, value)
+             VALUES ('src', 'dbo.Old', 'public.gone', 'items'::regclass, 'Rv', 'rowversion',
+                 '0x01')",
+        )
+        .unwrap();
+    assert_eq!(
+        count(&mut reader, "SELECT count(*) FROM pgmig.watermarks"),
+        1
+    );
     // Without rights on the target, nothing shows.
     let mut none = db.session(Some("pgmig_e2e_wm_none"));
     assert_eq!(count(&mut none, "SELECT count(*) FROM pgmig.watermarks"), 0);
@@ -450,18 +464,7 @@ fn a_second_run_of_the_same_sync_waits_for_the_first_and_starts_from_its_commit(
         .unwrap();
     let second_pid = count(&mut second, "SELECT pg_backend_pid()::bigint");
     let waiting = std::thread::spawn(move || pull(&mut second, RV));
-    let waits_on_advisory_lock = format!(
-        "SELECT count(*) FROM pg_stat_activity
-         WHERE pid = {second_pid} AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
-    );
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while count(&mut db.client, &waits_on_advisory_lock) == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "run B never waited for run A"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_until_waiting_for_a_sync(&mut db.client, second_pid);
     assert_noticed(
         &notices,
         &format!("waiting for another upsert of dbo.Items into public.items (backend {first_pid})"),
@@ -490,4 +493,41 @@ fn a_second_run_of_the_same_sync_waits_for_the_first_and_starts_from_its_commit(
     first.batch_execute("COMMIT").unwrap();
     assert_eq!(waiting.join().expect("run B"), (0, 0));
     assert_eq!(items(&mut db.client, "items")[2], "3:three+:3.00");
+
+    // Under REPEATABLE READ a run that had to wait fails as PostgreSQL fails an update of a
+    // row changed since the snapshot: its snapshot cannot see what the other run committed.
+    first.batch_execute("BEGIN").unwrap();
+    assert_eq!(pull(&mut first, RV), (0, 0));
+    let mut third = db.session(None);
+    let third_pid = count(&mut third, "SELECT pg_backend_pid()::bigint");
+    let failing = std::thread::spawn(move || {
+        third
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+            .unwrap();
+        third
+            .batch_execute(&format!("SELECT * FROM pgmig.pull_table({RV})"))
+            .map_err(|e| e.code().cloned())
+    });
+    wait_until_waiting_for_a_sync(&mut db.client, third_pid);
+    first.batch_execute("COMMIT").unwrap();
+    assert_eq!(
+        failing.join().expect("run C"),
+        Err(Some(SqlState::T_R_SERIALIZATION_FAILURE))
+    );
+}
+
+/// Polls until backend `pid` waits on an advisory lock (another upsert's sync lock).
+fn wait_until_waiting_for_a_sync(client: &mut Client, pid: i64) {
+    let waiting = format!(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE pid = {pid} AND wait_event_type = 'Lock' AND wait_event = 'advisory'"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while count(client, &waiting) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "backend {pid} never waited for the other run"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
