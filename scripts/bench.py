@@ -219,9 +219,14 @@ def main():
         mark = WATERMARK[table]
         p90 = (f"(SELECT to_char(percentile_disc(0.9) WITHIN GROUP (ORDER BY {mark.lower()}), "
                f"'YYYY-MM-DD\"T\"HH24:MI:SS.MS') FROM {t})")
+        # The columns a pull of all of them reads, as the watermark keeps them (else the run
+        # would read everything: "the columns read differ").
+        columns_read = ("(SELECT string_agg('[' || replace(column_name, ']', ']]') || ']', ', ' "
+                        f"ORDER BY n) FROM (SELECT column_name, row_number() OVER () AS n "
+                        f"FROM pgmig.describe('{source}')) d)")
         watermark_10pct = [
             f"SELECT pgmig.watermark_set('src', '{source}', '{t}', '{mark}', 'datetime', NULL, "
-            f"{p90}, NULL)",
+            f"{p90}, NULL, {columns_read})",
             f"UPDATE {t} SET creationdate = creationdate + interval '1 second' "
             f"WHERE {mark.lower()} > {p90}::timestamp",
             f"VACUUM {t}"]
