@@ -199,7 +199,7 @@ impl WindowKeys {
     }
 
     /// The smallest and largest key, `None` when no row has a whole key.
-    pub fn range(&self) -> Option<(&[KeyValue], &[KeyValue])> {
+    fn range(&self) -> Option<(&[KeyValue], &[KeyValue])> {
         if self.keyed.is_empty() {
             return None;
         }

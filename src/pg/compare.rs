@@ -107,10 +107,7 @@ impl DatumCompare {
                 field.len() == len && field == &bytes[8 - len..]
             }
             DatumCompare::Bool => field == [u8::from(datum.value() != 0)],
-            DatumCompare::Uuid => {
-                let stored = std::slice::from_raw_parts(datum.cast_mut_ptr::<u8>(), 16);
-                field == stored
-            }
+            DatumCompare::Uuid => field == uuid_bytes(datum),
             DatumCompare::Bytes => {
                 let value = pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
                 let len = pgrx::varsize_any_exhdr(value);
@@ -125,6 +122,14 @@ impl DatumCompare {
             }
         }
     }
+}
+
+/// The 16 bytes of a uuid datum (a pointer to them: uuid is passed by reference).
+///
+/// # Safety
+/// `datum` is a valid, non-NULL uuid datum.
+unsafe fn uuid_bytes<'a>(datum: pg_sys::Datum) -> &'a [u8; 16] {
+    &*datum.cast_mut_ptr::<[u8; 16]>()
 }
 
 impl CompareTarget {
@@ -257,13 +262,7 @@ impl CompareTarget {
                             integer_key_value(values[at + field].value() as i64)
                         }
                         (false, DatumCompare::Uuid) => {
-                            let stored = std::slice::from_raw_parts(
-                                values[at + field].cast_mut_ptr::<u8>(),
-                                16,
-                            );
-                            let mut bytes = [0u8; 16];
-                            bytes.copy_from_slice(stored);
-                            uuid_key_value(bytes)
+                            uuid_key_value(*uuid_bytes(values[at + field]))
                         }
                         _ => {
                             pg_sys::SPI_finish();

@@ -575,6 +575,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
     // rows (see sync_lock).
     let server = resolve_server(args.server.as_deref())?;
     let (source_schema, source_table) = source_name(&args.source)?;
+    let source_display = tsql_display_name(&source_schema, &source_table);
     let target = target_name(args.target.as_deref(), &source_table)?;
     let existing = find_target(&target)?;
     if let (Mode::Upsert, Some(existing)) = (mode, &existing) {
@@ -582,7 +583,7 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
             existing.relid,
             &server,
             args.filter.as_deref(),
-            &tsql_display_name(&source_schema, &source_table),
+            &source_display,
             &target,
         )?;
     }
@@ -693,7 +694,6 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
     };
     let load_relid = relid_of(&load_target)?;
     let copy_may_skip = copy_may_skip_rows(load_relid)?;
-    let source_display = tsql_display_name(&source.schema, &source.table);
     let columns_read = columns_key(plan.columns.iter().map(|c| c.source.name.as_str()));
     // An incremental sync: the high mark first, then the rows after the stored value up to it.
     let next_watermark = match &watermark_column {
@@ -790,8 +790,8 @@ pub fn pull(args: PullArgs) -> Result<PullSummary> {
         None
     };
 
-    // An upsert with an integer or uuid key compares before it writes: only new and changed rows go
-    // through the staging table and ON CONFLICT (see pg::compare).
+    // An upsert with an integer or uuid key compares before it writes: only new and changed
+    // rows go through the staging table and ON CONFLICT (see pg::compare).
     let mut compare = match (&stage_relid, compare_key) {
         (Some(_), Some(key)) if gucs::UPSERT_COMPARE.get() => Some(CompareTarget::new(
             load_relid,

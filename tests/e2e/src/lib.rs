@@ -194,6 +194,31 @@ pub struct Upserted {
     pub staged: i64,
 }
 
+impl Upserted {
+    /// An upsert of `read` rows that wrote `written` (the rest unchanged) and staged `staged`.
+    pub fn of(read: i64, written: i64, staged: i64) -> Upserted {
+        Upserted {
+            read,
+            written,
+            unchanged: read - written,
+            staged,
+        }
+    }
+}
+
+/// Rows in which `rows` (a query) and `reference` (a table) differ, counted both ways with
+/// duplicates (`EXCEPT ALL`): 0 when they hold the same rows.
+pub fn rows_differing(client: &mut Client, rows: &str, reference: &str) -> i64 {
+    count(
+        client,
+        &format!(
+            "SELECT count(*) FROM (
+                 ({rows} EXCEPT ALL SELECT * FROM {reference})
+                 UNION ALL (SELECT * FROM {reference} EXCEPT ALL {rows})) d"
+        ),
+    )
+}
+
 /// The DEBUG1 line of an upsert that merged: "pgmig: upsert: N of M rows staged ...".
 const STAGED_PREFIX: &str = "pgmig: upsert: ";
 

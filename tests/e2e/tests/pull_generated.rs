@@ -2,8 +2,8 @@
 //! that does not grow with the table.
 
 use pgmig_e2e::{
-    add_server, count, peak_private_rss_kb, session_with_notices, start_tds, upsert,
-    upsert_reading, TestDb, Upserted,
+    add_server, count, peak_private_rss_kb, rows_differing, session_with_notices, start_tds,
+    upsert, upsert_reading, TestDb, Upserted,
 };
 use pgmig_tds_server::faults::Fault;
 use pgmig_tds_server::RunningServer;
@@ -119,12 +119,7 @@ fn upsert_compares_window_by_window_across_batches() {
         "SELECT * FROM pgmig.pull_table('dbo.Posts', target => 'posts_ref')",
     );
     let args = "'dbo.Posts', mode => 'upsert', batch_rows => 7000";
-    let upserted = |written, staged| Upserted {
-        read: 20_000,
-        written,
-        unchanged: 20_000 - written,
-        staged,
-    };
+    let upserted = |written, staged| Upserted::of(20_000, written, staged);
     assert_eq!(upsert(&mut db, args), upserted(20_000, 0));
     assert_eq!(upsert(&mut db, args), upserted(0, 0));
     // Changes at both ends of the table, at batch borders, inside windows; deleted rows; a
@@ -142,11 +137,10 @@ fn upsert_compares_window_by_window_across_batches() {
         .unwrap_or_else(|e| panic!("{e:?}"));
     assert_eq!(upsert(&mut db, args), upserted(10, 10));
     assert_eq!(
-        count(
+        rows_differing(
             &mut db.client,
-            "SELECT count(*) FROM (
-                 (SELECT * FROM posts WHERE id > 0 EXCEPT ALL SELECT * FROM posts_ref)
-                 UNION ALL (SELECT * FROM posts_ref EXCEPT ALL SELECT * FROM posts WHERE id > 0)) d"
+            "SELECT * FROM posts WHERE id > 0",
+            "posts_ref"
         ),
         0
     );
